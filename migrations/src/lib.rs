@@ -1,0 +1,1 @@
+//! Database migrations for relance (the durable store arrives with the runtime).

@@ -1,0 +1,1 @@
+//! Business days, public holidays, sending windows and durations.

@@ -1,0 +1,10 @@
+//! relance collects unpaid invoices for companies, under their own brand.
+//!
+//! The crate is one module per concept of the domain (see `README.md`):
+//! the arithmetic of time and money, the scenario language and its checker,
+//! the pure engine that moves a case through a scenario, and the simulator
+//! that drives the engine in virtual time.
+
+pub mod calendar;
+pub mod money;
+pub mod templates;

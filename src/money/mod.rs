@@ -1,0 +1,1 @@
+//! Amounts, currencies, statutory late interest and recovery fees.

@@ -1,0 +1,1 @@
+//! Handlebars templates per language, rendered with the client's brand.
