@@ -8,3 +8,5 @@
 pub mod calendar;
 pub mod money;
 pub mod templates;
+pub mod rules;
+pub mod scenario;
