@@ -239,7 +239,6 @@ pub fn late_interest(
                     .ok_or_else(|| MoneyError::DateBeforeRates {
                         date: semester,
                         first: table.first_date(),
-                        table: table.source().to_string(),
                     })?;
                 next = earliest(next, next_half_year_start(from));
                 ecb + jurisdiction.margin()

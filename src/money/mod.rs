@@ -46,7 +46,11 @@ pub enum MoneyError {
     },
 
     /// Two amounts in different currencies were added or subtracted.
-    #[error("cannot combine {left} with {right}: the currencies differ")]
+    #[error(
+        "cannot combine {} with {}: the currencies differ; convert one first",
+        left.code(),
+        right.code()
+    )]
     CurrencyMismatch {
         /// The currency of the left operand.
         left: Currency,
@@ -99,7 +103,8 @@ pub enum MoneyError {
 
     /// Interest was asked for a day the rate table does not cover.
     #[error(
-        "no ECB rate for {date} in the rate table ({table}): its first rate takes effect on {first}"
+        "no ECB rate for {date}: the rate table starts on {first}; \
+         add the earlier rates to the rate file"
     )]
     DateBeforeRates {
         /// The day whose rate was needed (a half-year's first day for the
@@ -107,8 +112,6 @@ pub enum MoneyError {
         date: NaiveDate,
         /// The first effective date in the table.
         first: NaiveDate,
-        /// The table's source line, to say which table.
-        table: String,
     },
 
     /// The principal schedule given to [`late_interest`] breaks its contract.
