@@ -79,6 +79,11 @@ impl FromStr for Jurisdiction {
 }
 
 /// Which rate late interest runs at.
+// TODO: the statutory bases are the business-to-business rules only. A
+// consumer debt runs at another rate (in France the taux de l'intérêt légal,
+// published each half-year), which this module has no table for; callers pass
+// it as a contractual rate. For a creditor in a non-euro member state the EU
+// rule uses its national central bank's rate, not the ECB's: also not covered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InterestBasis {
     /// The statutory rate between businesses in that jurisdiction: the ECB
