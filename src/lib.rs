@@ -10,3 +10,4 @@ pub mod money;
 pub mod templates;
 pub mod rules;
 pub mod scenario;
+pub mod engine;

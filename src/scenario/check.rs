@@ -47,7 +47,7 @@ pub fn check(scenario: &Scenario, templates: Option<&dyn TemplateLookup>) -> Vec
         .iter()
         .flat_map(|s| std::iter::once(s.id.as_str()).chain(s.steps.iter().map(|st| st.id.as_str())))
         .collect();
-    let mut goto_check = |flow: &Flow, out: &mut Vec<Diagnostic>| {
+    let goto_check = |flow: &Flow, out: &mut Vec<Diagnostic>| {
         if let Flow::Goto { step, line, column } = flow
             && scenario.find_target(step).is_none()
         {
@@ -151,7 +151,7 @@ fn check_templates(scenario: &Scenario, templates: &dyn TemplateLookup, out: &mu
 
 fn check_variables(scenario: &Scenario, out: &mut Vec<Diagnostic>) {
     let declared: Vec<&str> = scenario.variables.keys().map(String::as_str).collect();
-    let mut check = |name: &str, cond: &Condition, out: &mut Vec<Diagnostic>| {
+    let check = |name: &str, cond: &Condition, out: &mut Vec<Diagnostic>| {
         if !scenario.variables.contains_key(name) {
             let hint = suggest(name, declared.iter().copied());
             out.push(Diagnostic::error(

@@ -1,0 +1,123 @@
+//! Events that reach a case from outside: payments, disputes, promises,
+//! delivery receipts, partners' and insurers' news, insolvency.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::EVENT_TYPES;
+
+/// One instalment of a payment plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instalment {
+    pub date: NaiveDate,
+    pub amount: Decimal,
+}
+
+/// The fields an event may carry; which ones it must carry depends on its
+/// type (see [`Event::validate`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Invoice number the event concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<String>,
+    /// Payment or provider reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Promise date, or any date the event names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// Channel of a delivery receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Step whose message the receipt concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Outcome of a partner's file or of a phone task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Kind of insolvency proceeding: safeguard, receivership, liquidation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instalments: Vec<Instalment>,
+}
+
+/// An event, at the time it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Delivery id, when the sender gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// One of [`EVENT_TYPES`].
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub fields: EventFields,
+}
+
+/// Why an event cannot be applied.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// The type is not one relance knows.
+    #[error("unknown event type `{kind}`{hint}")]
+    UnknownType { kind: String, hint: String },
+    /// A field the type needs is missing or wrong.
+    #[error("`{kind}` needs {what}")]
+    MissingField { kind: String, what: &'static str },
+}
+
+impl Event {
+    /// Checks that the type exists and carries what it needs.
+    pub fn validate(&self) -> Result<(), EventError> {
+        let kind = self.kind.as_str();
+        if !EVENT_TYPES.contains(&kind) {
+            return Err(EventError::UnknownType {
+                kind: self.kind.clone(),
+                hint: crate::rules::suggest(kind, EVENT_TYPES.iter().copied()),
+            });
+        }
+        let need = |what: &'static str| {
+            Err(EventError::MissingField {
+                kind: self.kind.clone(),
+                what,
+            })
+        };
+        let f = &self.fields;
+        match kind {
+            "payment.received" | "payment.refunded" | "agent.collected" | "insurer.paid" => {
+                match f.amount {
+                    Some(a) if a > Decimal::ZERO => Ok(()),
+                    Some(_) => need("an `amount` above zero"),
+                    None => need("an `amount`"),
+                }
+            }
+            "promise.made" if f.date.is_none() => need("a `date` (YYYY-MM-DD)"),
+            "plan.agreed" if f.instalments.is_empty() => {
+                need("`instalments`: a list of { date, amount }")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the event brings money in for the case.
+    pub fn is_payment(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "payment.received" | "agent.collected" | "insurer.paid"
+        )
+    }
+}

@@ -1,0 +1,109 @@
+//! The pure engine: one call moves one case one step through its scenario.
+//!
+//! [`Engine::step`] takes an instance, its scenario, an input (a wake-up or
+//! an event) and the current time, and returns the new instance, the
+//! journal entries and the actions to send. It does no I/O and reads no
+//! clock: the same inputs always give the same outputs, which is what makes
+//! simulation, replay and the durable runtime agree.
+
+mod case;
+mod event;
+mod facts;
+mod instance;
+mod run;
+
+pub use case::{Address, Allocation, Case, Client, Debtor, DebtorKind, Invoice};
+pub use event::{Event, EventError, EventFields, Instalment};
+pub use instance::{
+    Action, ActionKind, EntryKind, Instance, JournalEntry, PromiseState, Status, Transition,
+    WaitState,
+};
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+
+use crate::money::RateTable;
+use crate::rules::Rules;
+use crate::scenario::Scenario;
+
+/// What wakes an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The instance's wake time has come (or the runtime is catching up).
+    Wake,
+    /// Something happened to the case.
+    Event(Event),
+}
+
+/// Why the engine refused an input; the instance is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The instance runs another version of the scenario.
+    #[error("instance runs scenario {instance} but was given {given}")]
+    VersionMismatch { instance: String, given: String },
+    /// The event is malformed or unknown.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The case has no invoice, or invoices in several currencies.
+    #[error("case `{case}`: {reason}")]
+    BadCase { case: String, reason: String },
+}
+
+/// The engine with its two read-only companions: the Rhai sandbox and the
+/// ECB rate table.
+#[derive(Clone, Copy)]
+pub struct Engine<'a> {
+    pub rules: &'a Rules,
+    pub rates: &'a RateTable,
+}
+
+/// The process-wide sandbox and the built-in rate table.
+pub fn shared() -> Engine<'static> {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    static RATES: OnceLock<RateTable> = OnceLock::new();
+    Engine {
+        rules: RULES.get_or_init(Rules::new),
+        rates: RATES.get_or_init(RateTable::builtin),
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// Opens an instance of `scenario` for `case` at `now`. The first step
+    /// is scheduled, and anything already due is processed at once.
+    pub fn start(
+        &self,
+        scenario: &Scenario,
+        case: Case,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, EngineError> {
+        run::start(self, scenario, case, now)
+    }
+
+    /// Moves the instance by one input.
+    pub fn step(
+        &self,
+        instance: &Instance,
+        scenario: &Scenario,
+        input: &Input,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, EngineError> {
+        if instance.version != scenario.version {
+            return Err(EngineError::VersionMismatch {
+                instance: format!("{} {}", instance.scenario, instance.version),
+                given: format!("{} {}", scenario.name, scenario.version),
+            });
+        }
+        run::step(self, instance, scenario, input, now)
+    }
+}
+
+/// [`Engine::step`] with the shared sandbox and rate table.
+pub fn step(
+    instance: &Instance,
+    scenario: &Scenario,
+    input: &Input,
+    now: DateTime<Utc>,
+) -> Result<Transition, EngineError> {
+    shared().step(instance, scenario, input, now)
+}
