@@ -2,8 +2,7 @@
 //!
 //! A business day is a Monday to Friday that is not a national public holiday of the
 //! calendar's country. Lookups are answered from a per-country bitmap built once per process
-//! for the years [`TABLE_FIRST_YEAR`]..=[`TABLE_LAST_YEAR`]; other years are computed on
-//! demand, correctly but more slowly.
+//! for the years 1900 to 2199; other years are computed on demand, correctly but more slowly.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -14,9 +13,9 @@ use super::Country;
 use super::holidays::{Holiday, holidays};
 
 /// First year answered from the precomputed table.
-pub const TABLE_FIRST_YEAR: i32 = 1900;
+const TABLE_FIRST_YEAR: i32 = 1900;
 /// Last year answered from the precomputed table.
-pub const TABLE_LAST_YEAR: i32 = 2199;
+const TABLE_LAST_YEAR: i32 = 2199;
 
 /// The business-day calendar of a country, or a plain Monday–Friday week.
 ///

@@ -12,7 +12,7 @@ mod holidays;
 mod window;
 mod zone;
 
-pub use business::{Calendar, TABLE_FIRST_YEAR, TABLE_LAST_YEAR};
+pub use business::Calendar;
 pub use country::{Country, CountryError};
 pub use duration::{Duration, DurationError, Unit};
 pub use holidays::{Holiday, easter_sunday, holidays};
