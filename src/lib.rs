@@ -6,8 +6,10 @@
 //! that drives the engine in virtual time.
 
 pub mod calendar;
+pub mod cli;
+pub mod engine;
 pub mod money;
-pub mod templates;
 pub mod rules;
 pub mod scenario;
-pub mod engine;
+pub mod simulate;
+pub mod templates;

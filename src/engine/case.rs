@@ -174,7 +174,11 @@ impl Case {
         let mut order: Vec<usize> = (0..self.invoices.len()).collect();
         order.sort_by_key(|&i| {
             let inv = &self.invoices[i];
-            (Some(inv.number.as_str()) != invoice, inv.due, inv.number.clone())
+            (
+                Some(inv.number.as_str()) != invoice,
+                inv.due,
+                inv.number.clone(),
+            )
         });
         for i in order {
             if left <= Decimal::ZERO {
@@ -212,7 +216,11 @@ mod tests {
     fn payments_go_to_the_named_invoice_then_the_oldest() {
         let mut case = Case {
             id: "c".into(),
-            client: Client { id: "cl".into(), name: "Cl".into(), country: None },
+            client: Client {
+                id: "cl".into(),
+                name: "Cl".into(),
+                country: None,
+            },
             debtor: Debtor {
                 id: "d".into(),
                 kind: DebtorKind::Company,

@@ -126,7 +126,9 @@ pub(super) fn build(inst: &Instance, event: Option<&Event>, now: DateTime<Utc>) 
         m.insert("reason".into(), opt(&f.reason));
         m.insert(
             "date".into(),
-            f.date.map(|d| d.to_string().into()).unwrap_or(Dynamic::UNIT),
+            f.date
+                .map(|d| d.to_string().into())
+                .unwrap_or(Dynamic::UNIT),
         );
         m.insert("channel".into(), opt(&f.channel));
         m.insert("step".into(), opt(&f.step));

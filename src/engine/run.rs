@@ -206,16 +206,15 @@ impl<'e, 's> Tx<'e, 's> {
 
     /// A local date at the window's opening time (midnight without one).
     fn at_date(&self, date: NaiveDate) -> DateTime<Utc> {
-        let time = self
-            .sc
-            .window
-            .map(|w| w.start)
-            .unwrap_or(NaiveTime::MIN);
+        let time = self.sc.window.map(|w| w.start).unwrap_or(NaiveTime::MIN);
         let local = date.and_time(time);
         let tz = self.tz();
         tz.from_local_datetime(&local)
             .earliest()
-            .or_else(|| tz.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest())
+            .or_else(|| {
+                tz.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                    .earliest()
+            })
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(|| Utc.from_utc_datetime(&local))
     }
@@ -307,7 +306,11 @@ impl<'e, 's> Tx<'e, 's> {
             Flow::Pause => {
                 self.inst.status = Status::Paused;
                 self.inst.paused_until = None;
-                self.note(EntryKind::Pause, at, "paused until an operator resumes".into());
+                self.note(
+                    EntryKind::Pause,
+                    at,
+                    "paused until an operator resumes".into(),
+                );
             }
         }
     }
@@ -333,7 +336,12 @@ impl<'e, 's> Tx<'e, 's> {
         );
     }
 
-    fn condition(&mut self, cond: &Condition, at: Option<StepRef>, event: Option<&Event>) -> Option<bool> {
+    fn condition(
+        &mut self,
+        cond: &Condition,
+        at: Option<StepRef>,
+        event: Option<&Event>,
+    ) -> Option<bool> {
         let mut facts = facts::build(&self.inst, event, self.now);
         match self.engine.rules.eval_bool(&cond.expr, &mut facts) {
             Ok(b) => Some(b),
@@ -357,7 +365,11 @@ impl<'e, 's> Tx<'e, 's> {
         for cap in &self.sc.caps {
             let window_start = cap
                 .per
-                .shift(&self.sc.calendar, &self.now.with_timezone(&self.tz()), false)
+                .shift(
+                    &self.sc.calendar,
+                    &self.now.with_timezone(&self.tz()),
+                    false,
+                )
                 .with_timezone(&Utc);
             let recent: Vec<&DateTime<Utc>> = self
                 .inst
@@ -369,7 +381,11 @@ impl<'e, 's> Tx<'e, 's> {
                 let k = recent.len() - cap.messages as usize;
                 let frees = cap
                     .per
-                    .shift(&self.sc.calendar, &recent[k].with_timezone(&self.tz()), true)
+                    .shift(
+                        &self.sc.calendar,
+                        &recent[k].with_timezone(&self.tz()),
+                        true,
+                    )
                     .with_timezone(&Utc)
                     + chrono::Duration::seconds(1);
                 until = Some(until.map_or(frees, |u| u.max(frees)));
@@ -452,7 +468,11 @@ impl<'e, 's> Tx<'e, 's> {
         if self.sc.languages.iter().any(|l| l == lang) {
             lang.clone()
         } else {
-            self.sc.languages.first().cloned().unwrap_or_else(|| lang.clone())
+            self.sc
+                .languages
+                .first()
+                .cloned()
+                .unwrap_or_else(|| lang.clone())
         }
     }
 
@@ -510,7 +530,11 @@ impl<'e, 's> Tx<'e, 's> {
         if let Some(r) = at {
             self.inst.sent_steps.insert(self.sc.step(r).id.clone());
         }
-        let mut e = self.entry(EntryKind::Send, at, format!("{} {}", send.channel, send.template));
+        let mut e = self.entry(
+            EntryKind::Send,
+            at,
+            format!("{} {}", send.channel, send.template),
+        );
         e.at = when;
         e.channel = Some(send.channel);
         e.template = Some(send.template.clone());
@@ -553,13 +577,20 @@ impl<'e, 's> Tx<'e, 's> {
                         partner: partner.clone(),
                     },
                 });
-                let mut e = self.entry(EntryKind::Handover, Some(at), format!("handed over to {partner}"));
+                let mut e = self.entry(
+                    EntryKind::Handover,
+                    Some(at),
+                    format!("handed over to {partner}"),
+                );
                 e.channel = Some(Channel::Webhook);
                 self.journal.push(e);
             }
             StepAction::Claim { kind } => {
                 let Some(policy) = &self.sc.insurer else {
-                    self.fail(Some(at), "a claim step needs the scenario's insurer policy".into());
+                    self.fail(
+                        Some(at),
+                        "a claim step needs the scenario's insurer policy".into(),
+                    );
                     return;
                 };
                 let deadline = match kind {
@@ -585,7 +616,10 @@ impl<'e, 's> Tx<'e, 's> {
                     crate::scenario::ClaimKind::Claim => "claim",
                 };
                 let detail = if late {
-                    format!("{what} to {} is LATE: the deadline was {last_day}", policy.partner)
+                    format!(
+                        "{what} to {} is LATE: the deadline was {last_day}",
+                        policy.partner
+                    )
                 } else {
                     format!("{what} to {}, deadline {last_day}", policy.partner)
                 };
@@ -606,7 +640,10 @@ impl<'e, 's> Tx<'e, 's> {
                         self.inst.vars.insert(name.clone(), v);
                         self.note(EntryKind::Set, at, format!("{name} = {value}"));
                     }
-                    None => self.fail(at, format!("`set: {name}` gave a value that cannot be kept")),
+                    None => self.fail(
+                        at,
+                        format!("`set: {name}` gave a value that cannot be kept"),
+                    ),
                 },
                 Err(err) => self.fail(at, format!("`set: {name}` failed: {err}")),
             }
@@ -694,7 +731,11 @@ impl<'e, 's> Tx<'e, 's> {
                 if let Some(promise) = self.inst.promise.take() {
                     let received = self.inst.paid - promise.paid_before;
                     let kept = received >= promise.amount || self.inst.balance() <= Decimal::ZERO;
-                    let kind = if kept { "promise.kept" } else { "promise.broken" };
+                    let kind = if kept {
+                        "promise.kept"
+                    } else {
+                        "promise.broken"
+                    };
                     if !kept {
                         self.inst.promises_broken += 1;
                     }
@@ -733,7 +774,12 @@ impl<'e, 's> Tx<'e, 's> {
                     Some(wait.step),
                     format!("no {} before the timeout", wait.event),
                 );
-                let on_timeout = self.sc.step(wait.step).wait.as_ref().and_then(|w| w.on_timeout.clone());
+                let on_timeout = self
+                    .sc
+                    .step(wait.step)
+                    .wait
+                    .as_ref()
+                    .and_then(|w| w.on_timeout.clone());
                 match on_timeout {
                     Some(flow) => self.flow(&flow, Some(wait.step)),
                     None => self.advance(wait.step),
@@ -749,7 +795,11 @@ impl<'e, 's> Tx<'e, 's> {
             self.note(
                 EntryKind::Event,
                 at,
-                format!("{} received after the case {}; nothing done", e.kind, self.inst.status.name()),
+                format!(
+                    "{} received after the case {}; nothing done",
+                    e.kind,
+                    self.inst.status.name()
+                ),
             );
             return;
         }
@@ -764,7 +814,11 @@ impl<'e, 's> Tx<'e, 's> {
         {
             self.inst.wait = None;
             self.inst.status = Status::Running;
-            self.note(EntryKind::Resume, Some(wait.step), format!("{} arrived", e.kind));
+            self.note(
+                EntryKind::Resume,
+                Some(wait.step),
+                format!("{} arrived", e.kind),
+            );
             self.advance(wait.step);
         }
 
@@ -817,7 +871,10 @@ impl<'e, 's> Tx<'e, 's> {
                 self.inst.disputes_total += 1;
                 format!(
                     "dispute opened{}",
-                    f.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+                    f.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 )
             }
             "dispute.resolved" => {
@@ -867,12 +924,19 @@ impl<'e, 's> Tx<'e, 's> {
                 self.inst.proceeding = true;
                 format!(
                     "insolvency proceeding opened{}",
-                    f.kind.as_ref().map(|k| format!(": {k}")).unwrap_or_default()
+                    f.kind
+                        .as_ref()
+                        .map(|k| format!(": {k}"))
+                        .unwrap_or_default()
                 )
             }
             other => {
                 let mut text = other.to_string();
-                for (name, value) in [("status", &f.status), ("outcome", &f.outcome), ("partner", &f.partner)] {
+                for (name, value) in [
+                    ("status", &f.status),
+                    ("outcome", &f.outcome),
+                    ("partner", &f.partner),
+                ] {
                     if let Some(v) = value {
                         text.push_str(&format!(", {name} {v}"));
                     }

@@ -162,7 +162,9 @@ impl Rules {
             .set_allow_shadowing(false);
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
-        for symbol in ["eval", "print", "debug", "import", "export", "Fn", "call", "curry"] {
+        for symbol in [
+            "eval", "print", "debug", "import", "export", "Fn", "call", "curry",
+        ] {
             engine.disable_symbol(symbol);
         }
 
@@ -173,7 +175,10 @@ impl Rules {
         engine.register_fn("messages_in_last", |days: i64| {
             with_history(|h| {
                 let since = h.now - days.max(0) * 86_400;
-                h.messages.iter().filter(|&&t| t > since && t <= h.now).count() as i64
+                h.messages
+                    .iter()
+                    .filter(|&&t| t > since && t <= h.now)
+                    .count() as i64
             })
         });
 
@@ -256,7 +261,10 @@ impl Rules {
             return;
         }
         let hint = scope::suggest(name, FUNCTIONS.iter().map(|f| f.name));
-        out.push(RuleError::at(format!("unknown function `{name}`{hint}"), pos));
+        out.push(RuleError::at(
+            format!("unknown function `{name}`{hint}"),
+            pos,
+        ));
     }
 
     /// Evaluates a condition; anything but a boolean result is an error.
@@ -300,7 +308,9 @@ mod tests {
     #[test]
     fn decimal_balance_compares_with_integer_and_decimal_literals() {
         let rules = Rules::new();
-        let expr = rules.compile("balance >= 50 && balance < 99.5", &[]).unwrap();
+        let expr = rules
+            .compile("balance >= 50 && balance < 99.5", &[])
+            .unwrap();
         assert!(rules.eval_bool(&expr, &mut facts(60)).unwrap());
         assert!(!rules.eval_bool(&expr, &mut facts(100)).unwrap());
     }
@@ -315,7 +325,9 @@ mod tests {
     #[test]
     fn unknown_variable_is_reported_at_its_column() {
         let rules = Rules::new();
-        let errs = rules.compile("balance > 0 && balanse > 1", &[]).unwrap_err();
+        let errs = rules
+            .compile("balance > 0 && balanse > 1", &[])
+            .unwrap_err();
         assert_eq!(errs[0].column, 16, "{errs:?}");
         assert!(errs[0].message.contains("balanse"), "{errs:?}");
     }
@@ -340,7 +352,10 @@ mod tests {
         f.history.now = 10 * 86_400;
         f.history.messages = vec![86_400, 9 * 86_400, 10 * 86_400];
         let expr = rules
-            .compile("sent(\"first\") && !sent(\"second\") && messages_in_last(7) == 2", &[])
+            .compile(
+                "sent(\"first\") && !sent(\"second\") && messages_in_last(7) == 2",
+                &[],
+            )
             .unwrap();
         assert!(rules.eval_bool(&expr, &mut f).unwrap());
         assert!(f.history.sent.contains("first"), "history is given back");

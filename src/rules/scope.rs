@@ -22,24 +22,68 @@ const fn var(name: &'static str, kind: &'static str, doc: &'static str) -> Scope
 
 /// Variables present in every condition.
 pub const SCOPE_VARIABLES: &[ScopeVariable] = &[
-    var("balance", "decimal", "open principal of the case's invoices"),
+    var(
+        "balance",
+        "decimal",
+        "open principal of the case's invoices",
+    ),
     var("currency", "string", "ISO code of the case's currency"),
-    var("fees", "decimal", "fixed indemnities and penalties charged so far"),
+    var(
+        "fees",
+        "decimal",
+        "fixed indemnities and penalties charged so far",
+    ),
     var("interest", "decimal", "late interest charged so far"),
     var("total_due", "decimal", "balance + fees + interest"),
     var("paid", "decimal", "total received on the case"),
-    var("days_overdue", "int", "days since the oldest open invoice fell due (negative before)"),
-    var("open_invoices", "int", "number of invoices with an open balance"),
-    var("oldest_due", "string", "due date of the oldest open invoice, YYYY-MM-DD"),
+    var(
+        "days_overdue",
+        "int",
+        "days since the oldest open invoice fell due (negative before)",
+    ),
+    var(
+        "open_invoices",
+        "int",
+        "number of invoices with an open balance",
+    ),
+    var(
+        "oldest_due",
+        "string",
+        "due date of the oldest open invoice, YYYY-MM-DD",
+    ),
     var("disputes_open", "int", "disputes open now"),
     var("disputes_total", "int", "disputes ever opened on the case"),
-    var("promises_broken", "int", "promises to pay (and payment plans) broken"),
-    var("promise_active", "bool", "a promise to pay or payment plan is running"),
-    var("proceeding", "bool", "an insolvency proceeding is open against the debtor"),
-    var("messages_sent", "int", "messages sent to the debtor on this case"),
+    var(
+        "promises_broken",
+        "int",
+        "promises to pay (and payment plans) broken",
+    ),
+    var(
+        "promise_active",
+        "bool",
+        "a promise to pay or payment plan is running",
+    ),
+    var(
+        "proceeding",
+        "bool",
+        "an insolvency proceeding is open against the debtor",
+    ),
+    var(
+        "messages_sent",
+        "int",
+        "messages sent to the debtor on this case",
+    ),
     var("debtor", "map", "the debtor: see the debtor fields"),
-    var("client", "map", "the client (creditor): see the client fields"),
-    var("vars", "map", "the scenario's own variables (`variables:`, changed by `set:`)"),
+    var(
+        "client",
+        "map",
+        "the client (creditor): see the client fields",
+    ),
+    var(
+        "vars",
+        "map",
+        "the scenario's own variables (`variables:`, changed by `set:`)",
+    ),
 ];
 
 /// Fields of `debtor`. A missing contact or risk field is `()`.

@@ -28,7 +28,10 @@ pub fn check(scenario: &Scenario, templates: Option<&dyn TemplateLookup>) -> Vec
                     file,
                     step.line,
                     step.column,
-                    format!("duplicate step id `{}` (first defined on line {line})", step.id),
+                    format!(
+                        "duplicate step id `{}` (first defined on line {line})",
+                        step.id
+                    ),
                 ));
             } else {
                 seen.insert(&step.id, (step.line, step.column));
@@ -38,7 +41,12 @@ pub fn check(scenario: &Scenario, templates: Option<&dyn TemplateLookup>) -> Vec
     let mut stage_ids = BTreeSet::new();
     for stage in &scenario.stages {
         if !stage_ids.insert(stage.id.as_str()) {
-            out.push(Diagnostic::error(file, 0, 0, format!("duplicate stage id `{}`", stage.id)));
+            out.push(Diagnostic::error(
+                file,
+                0,
+                0,
+                format!("duplicate stage id `{}`", stage.id),
+            ));
         }
     }
 
@@ -65,7 +73,11 @@ pub fn check(scenario: &Scenario, templates: Option<&dyn TemplateLookup>) -> Vec
             if let Some(flow) = &step.flow {
                 goto_check(flow, &mut out);
             }
-            if let Some(Wait { on_timeout: Some(flow), .. }) = &step.wait {
+            if let Some(Wait {
+                on_timeout: Some(flow),
+                ..
+            }) = &step.wait
+            {
                 goto_check(flow, &mut out);
             }
         }
@@ -198,7 +210,11 @@ fn check_reachability(scenario: &Scenario, out: &mut Vec<Diagnostic>) {
             if let Some(flow) = &step.flow {
                 note(flow);
             }
-            if let Some(Wait { on_timeout: Some(flow), .. }) = &step.wait {
+            if let Some(Wait {
+                on_timeout: Some(flow),
+                ..
+            }) = &step.wait
+            {
                 note(flow);
             }
         }
@@ -257,7 +273,10 @@ fn check_insurer(scenario: &Scenario, out: &mut Vec<Diagnostic>) {
                     ClaimKind::Notification => policy.notify_within,
                     ClaimKind::Claim => policy.claim_within,
                 };
-                if let Timing::At(TimeExpr { anchor: Anchor::Due, offset: Some((true, d)) }) = &step.timing
+                if let Timing::At(TimeExpr {
+                    anchor: Anchor::Due,
+                    offset: Some((true, d)),
+                }) = &step.timing
                     && approx_days(d) > approx_days(&deadline)
                 {
                     out.push(Diagnostic::warning(

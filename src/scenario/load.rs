@@ -171,7 +171,10 @@ impl<'a> Cx<'a> {
     /// reported with the closest allowed one.
     fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
         let Some(entries) = node.as_map() else {
-            self.error(node, format!("{what} must be a mapping, found {}", node.kind()));
+            self.error(
+                node,
+                format!("{what} must be a mapping, found {}", node.kind()),
+            );
             return None;
         };
         let mut seen: Vec<String> = Vec::new();
@@ -197,7 +200,13 @@ impl<'a> Cx<'a> {
         Some(Fields { entries })
     }
 
-    fn required<'n>(&mut self, parent: &Node, fields: &Fields<'n>, key: &str, what: &str) -> Option<&'n Node> {
+    fn required<'n>(
+        &mut self,
+        parent: &Node,
+        fields: &Fields<'n>,
+        key: &str,
+        what: &str,
+    ) -> Option<&'n Node> {
         let found = fields.get(key);
         if found.is_none() {
             self.error(parent, format!("{what} needs `{key}`"));
@@ -236,7 +245,10 @@ impl<'a> Cx<'a> {
         match node.value {
             Value::Bool(b) => Some(b),
             _ => {
-                self.error(node, format!("{what} must be true or false, found {}", node.kind()));
+                self.error(
+                    node,
+                    format!("{what} must be true or false, found {}", node.kind()),
+                );
                 None
             }
         }
@@ -346,7 +358,10 @@ impl<'a> Cx<'a> {
         match &node.value {
             Value::Seq(items) => items,
             _ => {
-                self.error(node, format!("{what} must be a list, found {}", node.kind()));
+                self.error(
+                    node,
+                    format!("{what} must be a list, found {}", node.kind()),
+                );
                 &[]
             }
         }
@@ -358,7 +373,9 @@ impl<'a> Cx<'a> {
         let name = self
             .required(root, &top, "scenario", "a scenario")
             .and_then(|n| self.ident(n, "the scenario name"));
-        let description = top.get("description").and_then(|n| self.text(n, "description"));
+        let description = top
+            .get("description")
+            .and_then(|n| self.text(n, "description"));
         let applies = top
             .get("applies")
             .and_then(|n| self.condition(n, "`applies`", &[]));
@@ -411,7 +428,9 @@ impl<'a> Cx<'a> {
             None => Vec::new(),
         };
         let interest = match top.get("interest") {
-            Some(n) => self.interest(n).unwrap_or(InterestBasis::Statutory(Jurisdiction::EU)),
+            Some(n) => self
+                .interest(n)
+                .unwrap_or(InterestBasis::Statutory(Jurisdiction::EU)),
             None => InterestBasis::Statutory(match country {
                 Some(Country::FR) => Jurisdiction::FR,
                 Some(Country::ES) => Jurisdiction::ES,
@@ -419,7 +438,10 @@ impl<'a> Cx<'a> {
             }),
         };
         let insurer = top.get("insurer").and_then(|n| self.insurer(n));
-        let variables = top.get("variables").map(|n| self.variables(n)).unwrap_or_default();
+        let variables = top
+            .get("variables")
+            .map(|n| self.variables(n))
+            .unwrap_or_default();
 
         let stages = match self.required(root, &top, "stages", "a scenario") {
             Some(n) => {
@@ -431,7 +453,10 @@ impl<'a> Cx<'a> {
             }
             None => Vec::new(),
         };
-        let handlers = top.get("on").map(|n| self.handler_sets(n)).unwrap_or_default();
+        let handlers = top
+            .get("on")
+            .map(|n| self.handler_sets(n))
+            .unwrap_or_default();
 
         Some(Scenario {
             name: name?,
@@ -483,9 +508,14 @@ impl<'a> Cx<'a> {
         if let Some(rate) = f.get("rate") {
             let text = self.text(rate, "`rate`")?;
             return match rust_decimal::Decimal::from_str(text.trim().trim_end_matches('%')) {
-                Ok(r) if r >= rust_decimal::Decimal::ZERO => Some(InterestBasis::Contractual { rate: r }),
+                Ok(r) if r >= rust_decimal::Decimal::ZERO => {
+                    Some(InterestBasis::Contractual { rate: r })
+                }
                 _ => {
-                    self.error(rate, format!("`rate` must be a yearly percentage such as 12.5, found `{text}`"));
+                    self.error(
+                        rate,
+                        format!("`rate` must be a yearly percentage such as 12.5, found `{text}`"),
+                    );
                     None
                 }
             };
@@ -536,7 +566,10 @@ impl<'a> Cx<'a> {
                 },
                 Value::String(s) => VarValue::Text(s.clone()),
                 _ => {
-                    self.error(v, format!("variable `{name}` must be a boolean, a number or text"));
+                    self.error(
+                        v,
+                        format!("variable `{name}` must be a boolean, a number or text"),
+                    );
                     continue;
                 }
             };
@@ -611,7 +644,10 @@ impl<'a> Cx<'a> {
                 Some("notification") => Some(ClaimKind::Notification),
                 Some("claim") => Some(ClaimKind::Claim),
                 _ => {
-                    self.error(n, "`claim` is `notification` (overdue notification) or `claim`");
+                    self.error(
+                        n,
+                        "`claim` is `notification` (overdue notification) or `claim`",
+                    );
                     None
                 }
             };
@@ -632,7 +668,10 @@ impl<'a> Cx<'a> {
         let wait = f.get("wait").and_then(|n| self.wait(n));
         let flow = self.flow(node, &f);
         if wait.is_some() && flow.is_some() {
-            self.error(node, "a step that waits cannot also `goto`, `end` or `pause`");
+            self.error(
+                node,
+                "a step that waits cannot also `goto`, `end` or `pause`",
+            );
         }
 
         Some(Step {
@@ -667,7 +706,10 @@ impl<'a> Cx<'a> {
                     let hint = suggest(&text, Outcome::NAMES.iter().copied());
                     self.error(
                         n,
-                        format!("unknown outcome `{text}`{hint}; use one of {}", Outcome::NAMES.join(", ")),
+                        format!(
+                            "unknown outcome `{text}`{hint}; use one of {}",
+                            Outcome::NAMES.join(", ")
+                        ),
                     );
                 }
             }
@@ -695,7 +737,8 @@ impl<'a> Cx<'a> {
                     "recovery_indemnity" => out.push(Charge::RecoveryIndemnity),
                     "late_interest" => out.push(Charge::LateInterest),
                     other => {
-                        let hint = suggest(other, ["recovery_indemnity", "late_interest"].into_iter());
+                        let hint =
+                            suggest(other, ["recovery_indemnity", "late_interest"].into_iter());
                         self.error(item, format!("unknown charge `{other}`{hint}; use recovery_indemnity, late_interest, {{ penalty: \"10%\" }} or {{ fee: \"15.00\" }}"));
                     }
                 }
@@ -714,8 +757,13 @@ impl<'a> Cx<'a> {
             if let Some(fee) = f.get("fee") {
                 let text = fee.as_text().unwrap_or_default();
                 match rust_decimal::Decimal::from_str(text.trim()) {
-                    Ok(amount) if amount > rust_decimal::Decimal::ZERO => out.push(Charge::Fee(amount)),
-                    _ => self.error(fee, format!("`fee` is an amount such as \"15.00\", found `{text}`")),
+                    Ok(amount) if amount > rust_decimal::Decimal::ZERO => {
+                        out.push(Charge::Fee(amount))
+                    }
+                    _ => self.error(
+                        fee,
+                        format!("`fee` is an amount such as \"15.00\", found `{text}`"),
+                    ),
                 }
             }
         }
@@ -766,7 +814,13 @@ impl<'a> Cx<'a> {
                     Some(a) => attach.push(a),
                     None => {
                         let hint = suggest(&text, Attachment::NAMES.iter().copied());
-                        self.error(item, format!("unknown attachment `{text}`{hint}; use {}", Attachment::NAMES.join(", ")));
+                        self.error(
+                            item,
+                            format!(
+                                "unknown attachment `{text}`{hint}; use {}",
+                                Attachment::NAMES.join(", ")
+                            ),
+                        );
                     }
                 }
             }
@@ -852,14 +906,25 @@ impl<'a> Cx<'a> {
     fn handler(&mut self, node: &Node) -> Option<Handler> {
         let f = self.fields(node, "an event handler", HANDLER_KEYS)?;
         let extra = ["event"];
-        let when = f.get("when").and_then(|n| self.condition(n, "`when`", &extra));
-        let pause = f.get("pause").and_then(|n| self.boolean(n, "`pause`")).unwrap_or(false);
-        let resume = f.get("resume").and_then(|n| self.boolean(n, "`resume`")).unwrap_or(false);
+        let when = f
+            .get("when")
+            .and_then(|n| self.condition(n, "`when`", &extra));
+        let pause = f
+            .get("pause")
+            .and_then(|n| self.boolean(n, "`pause`"))
+            .unwrap_or(false);
+        let resume = f
+            .get("resume")
+            .and_then(|n| self.boolean(n, "`resume`"))
+            .unwrap_or(false);
         let pause_until = f
             .get("pause_until")
             .and_then(|n| self.time_expr(n, "`pause_until`", Anchor::HANDLER_ANCHORS));
         let send = f.get("send").and_then(|n| self.send(n));
-        let set = f.get("set").map(|n| self.set(n, &extra)).unwrap_or_default();
+        let set = f
+            .get("set")
+            .map(|n| self.set(n, &extra))
+            .unwrap_or_default();
 
         let mut flow = None;
         if let Some(n) = f.get("goto")
@@ -878,13 +943,25 @@ impl<'a> Cx<'a> {
                 Some(_) => self.error(n, "a handler takes `goto` or `end`, not both"),
                 None => {
                     let hint = suggest(&text, Outcome::NAMES.iter().copied());
-                    self.error(n, format!("unknown outcome `{text}`{hint}; use one of {}", Outcome::NAMES.join(", ")));
+                    self.error(
+                        n,
+                        format!(
+                            "unknown outcome `{text}`{hint}; use one of {}",
+                            Outcome::NAMES.join(", ")
+                        ),
+                    );
                 }
             }
         }
-        let pausing = [pause, resume, pause_until.is_some()].iter().filter(|b| **b).count();
+        let pausing = [pause, resume, pause_until.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if pausing > 1 {
-            self.error(node, "a handler takes one of `pause`, `resume` and `pause_until`");
+            self.error(
+                node,
+                "a handler takes one of `pause`, `resume` and `pause_until`",
+            );
         }
         Some(Handler {
             when,

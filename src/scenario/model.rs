@@ -318,9 +318,13 @@ pub enum Action {
     Charge(Vec<Charge>),
     Task(Task),
     /// Hand the file to a partner (collection agent, bailiff, lawyer).
-    Handover { partner: String },
+    Handover {
+        partner: String,
+    },
     /// Notify or claim to the client's credit insurer.
-    Claim { kind: ClaimKind },
+    Claim {
+        kind: ClaimKind,
+    },
     /// Change scenario variables.
     Set(Vec<(String, Condition)>),
 }
@@ -345,7 +349,11 @@ pub struct Wait {
 /// Where the case goes after a step or a handler.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Flow {
-    Goto { step: String, line: usize, column: usize },
+    Goto {
+        step: String,
+        line: usize,
+        column: usize,
+    },
     End(Outcome),
     Pause,
 }

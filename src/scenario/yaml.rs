@@ -203,7 +203,9 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 
     fn visit_enum<A: de::EnumAccess<'de>>(self, _data: A) -> Result<Raw, A::Error> {
-        Err(de::Error::custom("tagged YAML values are not supported here"))
+        Err(de::Error::custom(
+            "tagged YAML values are not supported here",
+        ))
     }
 }
 
@@ -272,7 +274,23 @@ fn restore_number_text(node: &mut Node, source: &str) {
                 }
             }
         }
-        Value::Seq(items) => items.iter_mut().for_each(|n| restore_number_text(n, source)),
+        Value::Bool(_) => {
+            // YAML 1.1 reads `on`, `yes`, `off`... as booleans; relance
+            // keeps only `true` and `false` as booleans, so that `on:` is a key.
+            if let Some(offset) = node.pos.offset {
+                let rest = &source[offset.min(source.len())..];
+                let end = rest
+                    .find(|c: char| !c.is_ascii_alphabetic())
+                    .unwrap_or(rest.len());
+                let written = &rest[..end];
+                if !written.eq_ignore_ascii_case("true") && !written.eq_ignore_ascii_case("false") {
+                    node.value = Value::String(written.to_string());
+                }
+            }
+        }
+        Value::Seq(items) => items
+            .iter_mut()
+            .for_each(|n| restore_number_text(n, source)),
         Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
             restore_number_text(k, source);
             restore_number_text(v, source);
