@@ -335,7 +335,7 @@ fn simulate_cmd(
     let lookup = store.as_ref().map(|s| s as &dyn TemplateLookup);
     let loaded = scenario::load_checked(&rules, &name, &text, lookup);
     let mut sources = BTreeMap::new();
-    sources.insert(name.clone(), text.clone());
+    sources.insert(name, text);
     print_diagnostics(&loaded.diagnostics, &sources);
     let Some(scenario) = loaded.scenario else {
         return Ok(1);

@@ -28,6 +28,7 @@ use crate::rules::Rules;
 use crate::scenario::Scenario;
 
 /// What wakes an instance.
+#[allow(clippy::large_enum_variant)] // Inputs are short-lived; boxing buys nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// The instance's wake time has come (or the runtime is catching up).

@@ -66,6 +66,7 @@ impl RuleError {
         Self::at(message, pos)
     }
 
+    #[allow(clippy::boxed_local)] // Rhai hands its errors over boxed.
     fn from_eval(err: Box<EvalAltResult>) -> Self {
         let pos = err.position();
         let message = match *err {
