@@ -61,6 +61,9 @@ impl RuleError {
                 let hint = scope::suggest(name, SCOPE_VARIABLES.iter().map(|v| v.name));
                 format!("unknown variable `{name}`{hint}")
             }
+            rhai::ParseErrorType::UnexpectedEOF => {
+                "the expression is incomplete: something is missing at its end".to_string()
+            }
             other => other.to_string(),
         };
         Self::at(message, pos)

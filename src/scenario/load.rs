@@ -98,6 +98,16 @@ pub struct Loaded {
 
 /// Loads a scenario from its text. `file` names it in diagnostics.
 pub fn load(rules: &Rules, file: &str, source: &str) -> Loaded {
+    let mut loaded = load_partial(rules, file, source);
+    if loaded.diagnostics.iter().any(Diagnostic::is_error) {
+        loaded.scenario = None;
+    }
+    loaded
+}
+
+/// Like [`load`], but keeps what could be built despite errors, so that the
+/// cross-step checks can report their problems in the same run.
+pub(super) fn load_partial(rules: &Rules, file: &str, source: &str) -> Loaded {
     let root = match yaml::parse(source) {
         Ok(root) => root,
         Err(err) => {
@@ -114,9 +124,8 @@ pub fn load(rules: &Rules, file: &str, source: &str) -> Loaded {
         diags: Vec::new(),
     };
     let scenario = cx.scenario(&root);
-    let failed = cx.diags.iter().any(Diagnostic::is_error);
     Loaded {
-        scenario: if failed { None } else { scenario },
+        scenario,
         diagnostics: cx.diags,
     }
 }
@@ -276,6 +285,9 @@ impl<'a> Cx<'a> {
             Value::Bool(b) => b.to_string(),
             _ => self.text(node, what)?,
         };
+        // A block scalar ends with a newline; trimming it keeps an
+        // "incomplete" error on the expression's own last line.
+        let text = text.trim_end().to_string();
         match self.rules.compile(&text, extra) {
             Ok(expr) => Some(Condition {
                 expr,

@@ -27,12 +27,12 @@ pub fn load_checked(
     source: &str,
     templates: Option<&dyn TemplateLookup>,
 ) -> Loaded {
-    let mut loaded = load(rules, file, source);
+    let mut loaded = load::load_partial(rules, file, source);
     if let Some(scenario) = &loaded.scenario {
         loaded.diagnostics.extend(check(scenario, templates));
-        if loaded.diagnostics.iter().any(Diagnostic::is_error) {
-            loaded.scenario = None;
-        }
+    }
+    if loaded.diagnostics.iter().any(Diagnostic::is_error) {
+        loaded.scenario = None;
     }
     sort_diagnostics(&mut loaded.diagnostics);
     loaded
