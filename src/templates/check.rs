@@ -24,6 +24,9 @@ use super::source::{Section, offset_of, position_of};
 /// `{{#if promise}}` fails at render time for the cases without them.
 const OPTIONAL: &[&str] = &["promise", "plan", "dispute", "agent"];
 
+/// The path segment of "any item" of a list, inside `#each`.
+const ANY_ITEM: &str = "*";
+
 /// How deep partials may include partials before the checker stops following them.
 const MAX_PARTIAL_DEPTH: usize = 8;
 
@@ -643,8 +646,7 @@ fn resolve<'v>(segments: &[PathSeg], raw: &str, scope: &Scope<'v>) -> Result<Res
         (scope.frames[index].context.clone(), &names[..])
     };
 
-    for (depth, name) in rest.iter().enumerate() {
-        let shown = if current.path.is_empty() { raw.to_owned() } else { current.path.join(".") };
+    for name in rest {
         let next = match current.model {
             None | Some(Value::Null) => None,
             Some(Value::Object(fields)) => match fields.get(*name) {
@@ -656,28 +658,31 @@ fn resolve<'v>(segments: &[PathSeg], raw: &str, scope: &Scope<'v>) -> Result<Res
                             let known: Vec<&str> = fields.keys().map(String::as_str).collect();
                             format!("; it has {}", known.join(", "))
                         });
-                    let message = if current.path.is_empty() && depth == 0 && !from_root && ups == 0
-                    {
-                        format!("`{raw}` is not in the render scope: no field `{name}` here{hint}")
-                    } else {
-                        format!("`{raw}` is not in the render scope: `{shown}` has no field `{name}`{hint}")
+                    let owner = match current.path.is_empty() {
+                        true => "the scope".to_owned(),
+                        false => shown_path(&current.path),
                     };
-                    return Err(message);
+                    return Err(format!(
+                        "`{raw}` is not in the render scope: {owner} has no field `{name}`{hint}"
+                    ));
                 }
             },
             Some(Value::Array(items)) => {
                 if name.parse::<usize>().is_err() {
+                    let list = shown_path(&current.path);
                     return Err(format!(
-                        "`{raw}`: `{shown}` is a list, so `{name}` is not a field of it; take an \
-                         item by number (`{shown}.0`) or go through it with {{{{#each {shown}}}}}"
+                        "`{raw}`: {list} is a list, so `{name}` is not a field of it; take an item \
+                         by number (`….0`), go through it with {{{{#each}}}}, or count it with \
+                         {{{{len}}}}"
                     ));
                 }
                 items.first()
             }
             Some(_) => {
                 return Err(format!(
-                    "`{raw}` is not in the render scope: `{shown}` is a single value and has no \
-                     field `{name}`"
+                    "`{raw}` is not in the render scope: {} is a single value and has no field \
+                     `{name}`",
+                    shown_path(&current.path)
                 ));
             }
         };
@@ -685,6 +690,14 @@ fn resolve<'v>(segments: &[PathSeg], raw: &str, scope: &Scope<'v>) -> Result<Res
         current.model = next;
     }
     Ok(current)
+}
+
+/// How a resolved path is named in messages: `` `case.balance` ``, `` an item of `invoices` ``.
+fn shown_path(path: &[String]) -> String {
+    match path.split_last() {
+        Some((last, list)) if last == ANY_ITEM => format!("an item of {}", shown_path(list)),
+        _ => format!("`{}`", path.join(".")),
+    }
 }
 
 /// The context `#each` moves into: one item of the list (or one value of the object).
@@ -695,8 +708,7 @@ fn each_frame<'v>(list: Option<&Resolved<'v>>, block_param: Option<&BlockParam>)
         None => (None, true),
     };
     let mut item_path = list.map(|r| r.path.clone()).unwrap_or_default();
-    item_path.push("0".to_owned());
-    // The path of "an item" is that of the first, but it must not warn like `invoices.1`.
+    item_path.push(ANY_ITEM.to_owned());
     let item = Resolved { model: item_model, path: item_path };
     let any = Resolved { model: None, path: Vec::new() };
 
