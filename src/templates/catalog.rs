@@ -37,7 +37,21 @@ pub(crate) struct Language {
 pub(crate) struct TemplateFile {
     pub path: PathBuf,
     pub source: SplitSource,
+    /// Optional parts of the scope the template declares it needs (`{{!-- requires: x --}}`).
+    pub requires: Vec<Requirement>,
 }
+
+/// A `requires:` declaration: this template is only rendered when `name` is in the context.
+#[derive(Clone, Debug)]
+pub(crate) struct Requirement {
+    pub name: String,
+    /// 1-based position of the comment in the file.
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The prefix of a comment that declares required parts of the scope.
+const REQUIRES: &str = "requires:";
 
 impl TemplateFile {
     /// The registry name of the subject part of template `name`.
@@ -137,6 +151,18 @@ impl TemplateStore {
                 hint: hint("template", name, language.templates.keys()),
             });
         };
+
+        if let Some(missing) = file.requires.iter().find(|r| ctx.get(&r.name).is_none_or(Value::is_null)) {
+            return Err(TemplateError::Render {
+                file: file.path.clone(),
+                line: missing.line,
+                column: missing.column,
+                message: format!(
+                    "this template needs `{0}` in the render context (it declares `requires: {0}`)",
+                    missing.name
+                ),
+            });
+        }
 
         let ctx = with_lang(ctx, lang);
         let body = language
@@ -267,13 +293,8 @@ fn load_language(dir: &Path, diagnostics: &mut Vec<TemplateDiagnostic>) -> Langu
                 diagnostics.push(compile_diagnostic(&path, &split.body, &err));
                 continue;
             }
-            language.partials.insert(
-                name,
-                TemplateFile {
-                    path,
-                    source: split,
-                },
-            );
+            let file = TemplateFile { path, source: split, requires: Vec::new() };
+            language.partials.insert(name, file);
             continue;
         }
 
@@ -303,16 +324,35 @@ fn load_language(dir: &Path, diagnostics: &mut Vec<TemplateDiagnostic>) -> Langu
             failed = true;
         }
         if !failed {
-            language.templates.insert(
-                name,
-                TemplateFile {
-                    path,
-                    source: split,
-                },
-            );
+            let requires = language
+                .registry
+                .get_template(&name)
+                .map(|t| requirements(t, &split.body))
+                .unwrap_or_default();
+            let file = TemplateFile { path, source: split, requires };
+            language.templates.insert(name, file);
         }
     }
     language
+}
+
+/// The `{{!-- requires: promise, plan --}}` declarations among the top-level comments.
+fn requirements(template: &handlebars::Template, body: &Section) -> Vec<Requirement> {
+    let mut found = Vec::new();
+    for (index, element) in template.elements.iter().enumerate() {
+        let handlebars::template::TemplateElement::Comment(text) = element else {
+            continue;
+        };
+        let Some(names) = text.trim().strip_prefix(REQUIRES) else {
+            continue;
+        };
+        let (line, column) = template.mapping.get(index).map_or((1, 1), |m| (m.0, m.1));
+        let (line, column) = body.to_file(line, column);
+        for name in names.split([',', ' ']).map(str::trim).filter(|n| !n.is_empty()) {
+            found.push(Requirement { name: name.to_owned(), line, column });
+        }
+    }
+    found
 }
 
 /// A language folder name: `fr`, `en`, `es`, or a tag with a region such as `fr-ca`.

@@ -76,7 +76,7 @@ pub(crate) const HELPERS: &[HelperSpec] = &[
     },
     HelperSpec {
         options: &["plain"],
-        ..spec("number", 1, 1)
+        ..spec("decimal", 1, 1)
     },
     spec("date", 1, 2),
     spec("add_days", 2, 2),
@@ -86,6 +86,7 @@ pub(crate) const HELPERS: &[HelperSpec] = &[
     spec("join", 1, 2),
     spec("iban", 1, 1),
     spec("plural", 3, 3),
+    spec("nonzero", 1, 1),
 ];
 
 /// The spec of a helper, if it is one.
@@ -95,9 +96,9 @@ pub(crate) fn helper_spec(name: &str) -> Option<&'static HelperSpec> {
 
 /// Registers our helpers (the built-ins are already there).
 pub(crate) fn register(registry: &mut Handlebars<'static>) {
-    let ours: [(&'static str, HelperFn); 10] = [
+    let ours: [(&'static str, HelperFn); 11] = [
         ("money", money),
-        ("number", number),
+        ("decimal", decimal),
         ("date", date),
         ("add_days", add_days),
         ("upper", upper),
@@ -106,6 +107,7 @@ pub(crate) fn register(registry: &mut Handlebars<'static>) {
         ("join", join),
         ("iban", iban),
         ("plural", plural),
+        ("nonzero", nonzero),
     ];
     for (name, run) in ours {
         registry.register_helper(name, Box::new(ValueHelper { name, run }));
@@ -177,8 +179,8 @@ impl Call<'_, '_> {
         }
     }
 
-    fn amount(&self, index: usize) -> Result<Decimal, String> {
-        format::parse_amount(&self.text(index, "amount")?).map_err(|e| e.to_string())
+    fn amount(&self, index: usize, what: &str) -> Result<Decimal, String> {
+        format::parse_amount(&self.text(index, what)?).map_err(|e| e.to_string())
     }
 
     /// A named option that is true when given as `name=true`.
@@ -193,16 +195,17 @@ impl Call<'_, '_> {
 /// `{{money amount currency}}`: `1 234,56 €` (fr), `€1,234.56` (en), `1.234,56 €` (es).
 /// `plain=true` uses ordinary spaces only (for SMS).
 fn money(call: &Call<'_, '_>) -> Result<Json, String> {
-    let amount = call.amount(0)?;
+    let amount = call.amount(0, "amount")?;
     let currency = call.text(1, "currency")?;
     format::format_money(amount, &currency, call.lang, call.flag("plain"))
         .map(Json::String)
         .map_err(|e| e.to_string())
 }
 
-/// `{{number value}}`: a decimal with the separators of the language, its decimals kept.
-fn number(call: &Call<'_, '_>) -> Result<Json, String> {
-    let value = call.amount(0)?;
+/// `{{decimal value}}`: a decimal with the separators of the language, its decimals kept.
+/// (Not named `number`: that is the field of an invoice.)
+fn decimal(call: &Call<'_, '_>) -> Result<Json, String> {
+    let value = call.amount(0, "number")?;
     Ok(Json::String(format::format_number(
         value,
         call.lang,
@@ -303,7 +306,7 @@ fn iban(call: &Call<'_, '_>) -> Result<Json, String> {
 /// `{{plural case.open_invoices "facture" "factures"}}`: the singular or the plural word.
 /// French takes the singular for 0 and 1, English and Spanish only for 1.
 fn plural(call: &Call<'_, '_>) -> Result<Json, String> {
-    let count = call.amount(0)?;
+    let count = call.amount(0, "count")?;
     let singular = if call.lang == "fr" {
         count.abs() < Decimal::TWO
     } else {
@@ -311,4 +314,65 @@ fn plural(call: &Call<'_, '_>) -> Result<Json, String> {
     };
     let index = if singular { 1 } else { 2 };
     Ok(Json::String(call.text(index, "word")?))
+}
+
+/// `{{#if (nonzero case.fees)}}`: true when the amount is not zero (`"0.00"` is zero).
+fn nonzero(call: &Call<'_, '_>) -> Result<Json, String> {
+    Ok(Json::Bool(!call.amount(0, "amount")?.is_zero()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_helper_the_checker_knows_is_registered() {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        register(&mut registry);
+        for spec in HELPERS {
+            let source = if spec.block {
+                format!("{{{{#{0}}}}}{{{{/{0}}}}}", spec.name)
+            } else {
+                format!("{{{{{}}}}}", spec.name)
+            };
+            // Called without its parameters, a helper fails in its own way; an unknown name
+            // would be looked up as a missing field instead.
+            if let Err(err) = registry.render_template(&source, &serde_json::json!({})) {
+                assert!(
+                    !matches!(err.reason(), RenderErrorReason::MissingVariable(_)),
+                    "`{}` is not registered",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_helper_hides_a_field_of_a_list_item() {
+        // Inside `{{#each invoices}}` fields are written bare (`{{number}}`), where a helper
+        // of the same name would win. `date` (of an instalment) is the one exception: the
+        // checker explains `{{date}}` alone, and `{{date date}}` formats it.
+        let scope = crate::templates::sample_context("en");
+        let mut fields = Vec::new();
+        collect_item_fields(&scope, false, &mut fields);
+        for spec in HELPERS.iter().filter(|s| s.name != "date") {
+            assert!(!fields.iter().any(|f| f == spec.name), "`{}` is a field too", spec.name);
+        }
+    }
+
+    fn collect_item_fields(value: &Json, in_list: bool, out: &mut Vec<String>) {
+        match value {
+            Json::Object(map) => {
+                for (key, inner) in map {
+                    if in_list {
+                        out.push(key.clone());
+                    }
+                    collect_item_fields(inner, false, out);
+                }
+            }
+            Json::Array(items) => items.iter().for_each(|i| collect_item_fields(i, true, out)),
+            _ => {}
+        }
+    }
 }
