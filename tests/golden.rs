@@ -72,7 +72,8 @@ fn shipped(name: &str) -> &'static Shipped {
 fn load_scenario(name: &str) -> Scenario {
     let file = format!("scenarios/{name}.yaml");
     let text = read(&root().join(&file));
-    let loaded = relance::scenario::load_checked(relance::engine::shared().rules, &file, &text, None);
+    let loaded =
+        relance::scenario::load_checked(relance::engine::shared().rules, &file, &text, None);
     let problems: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
     loaded
         .scenario
@@ -124,7 +125,8 @@ fn compare_golden(file: &str, actual: &str) -> Result<(), String> {
     let path = golden_path(file);
     if updating() {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         return std::fs::write(&path, actual).map_err(|e| format!("cannot write {file}: {e}"));
     }
@@ -281,7 +283,12 @@ fn no_situation_makes_the_engine_fail() {
         for situation in SITUATIONS {
             let t = simulate(s.scenario, situation);
             no_errors(&t);
-            assert_ne!(t.instance.status, Status::Failed, "{} × {situation}", s.scenario);
+            assert_ne!(
+                t.instance.status,
+                Status::Failed,
+                "{} × {situation}",
+                s.scenario
+            );
         }
     }
 }
@@ -330,9 +337,7 @@ fn payment_after_the_first_reminder_ends_the_case_paid() {
         let t = simulate(s.scenario, "paid-after-first-reminder");
         assert_eq!(outcome(&t), Some(Outcome::Paid), "{}", s.scenario);
         let paid = first_event(&t, "payment.received");
-        let templates: Vec<&str> = sends(&t)
-            .filter_map(|e| e.template.as_deref())
-            .collect();
+        let templates: Vec<&str> = sends(&t).filter_map(|e| e.template.as_deref()).collect();
         assert_eq!(
             templates,
             ["courtesy_email", "reminder_email"],
@@ -351,7 +356,12 @@ fn a_partial_payment_is_acknowledged_and_collection_goes_on_for_the_rest() {
         let ack = sends(&t)
             .find(|e| e.at >= paid.at)
             .unwrap_or_else(|| panic!("{}: nothing sent after the payment", s.scenario));
-        assert_eq!(ack.template.as_deref(), Some("followup_email"), "{}", s.scenario);
+        assert_eq!(
+            ack.template.as_deref(),
+            Some("followup_email"),
+            "{}",
+            s.scenario
+        );
         assert!(
             sends(&t).filter(|e| e.at > paid.at).count() > 1,
             "{}: collection stopped after a partial payment",
@@ -477,7 +487,10 @@ fn business_scenarios_charge_the_indemnity_and_interest_at_the_formal_notice() {
             charges[0].detail, "recovery indemnity 80.00 EUR for 2 invoice(s)",
             "{scenario}"
         );
-        assert!(charges[1].detail.starts_with("late interest to "), "{scenario}");
+        assert!(
+            charges[1].detail.starts_with("late interest to "),
+            "{scenario}"
+        );
         assert!(charges[1].total_due > charges[1].balance, "{scenario}");
         assert!(
             t.entries.iter().any(|e| e.kind == EntryKind::Claim),
@@ -506,6 +519,22 @@ fn nothing_is_sent_outside_the_sending_window_or_on_a_weekend() {
                     e.detail
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn no_situation_makes_an_insurer_notification_or_claim_late() {
+    for s in SHIPPED {
+        for situation in SITUATIONS {
+            let t = simulate(s.scenario, situation);
+            let late: Vec<&str> = t
+                .entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Claim && e.detail.contains("LATE"))
+                .map(|e| e.detail.as_str())
+                .collect();
+            assert!(late.is_empty(), "{} × {situation}: {late:?}", s.scenario);
         }
     }
 }
