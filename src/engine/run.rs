@@ -196,6 +196,11 @@ impl<'e, 's> Tx<'e, 's> {
         self.now.with_timezone(&self.tz()).date_naive()
     }
 
+    /// `t` in the debtor's zone, RFC 3339, for the journal's words.
+    fn local(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz()).to_rfc3339()
+    }
+
     /// The first instant at or after `t` inside the sending window.
     fn open_at(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         match &self.sc.window {
@@ -423,7 +428,7 @@ impl<'e, 's> Tx<'e, 's> {
             self.note(
                 EntryKind::Deferred,
                 Some(at),
-                format!("deferred to {} by the message cap", when.to_rfc3339()),
+                format!("deferred to {} by the message cap", self.local(when)),
             );
             return;
         }
@@ -453,7 +458,7 @@ impl<'e, 's> Tx<'e, 's> {
             self.note(
                 EntryKind::Wait,
                 Some(at),
-                format!("waiting for {} until {}", wait.event, until.to_rfc3339()),
+                format!("waiting for {} until {}", wait.event, self.local(until)),
             );
             return;
         }
@@ -485,6 +490,11 @@ impl<'e, 's> Tx<'e, 's> {
     }
 
     fn missing_contact(&self, channel: Channel) -> Option<&'static str> {
+        if self.inst.bounced.contains(channel.name()) {
+            // TODO: a bounced channel stays unused for the rest of the case:
+            // there is no event yet for a debtor's corrected contact details.
+            return Some("an earlier message on this channel bounced");
+        }
         let d = &self.inst.case.debtor;
         match channel {
             Channel::Email if d.email.is_none() => Some("no email address"),
@@ -983,7 +993,7 @@ impl<'e, 's> Tx<'e, 's> {
             self.note(
                 EntryKind::Pause,
                 at,
-                format!("paused by {} until {}", e.kind, until.to_rfc3339()),
+                format!("paused by {} until {}", e.kind, self.local(until)),
             );
         }
         if h.resume && self.inst.status == Status::Paused {
