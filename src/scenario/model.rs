@@ -311,7 +311,8 @@ pub struct Task {
     pub column: usize,
 }
 
-/// One thing a step does, in the order written.
+/// One thing a step does; a step runs its actions in a fixed order:
+/// charge, set, send, task, claim, handover.
 #[derive(Clone, Debug)]
 pub enum Action {
     Send(Send),
