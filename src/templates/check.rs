@@ -55,7 +55,13 @@ pub(crate) fn check_language(language: &Language, scope: &Value) -> Vec<Template
                 "`requires: {}` names no part of the render scope{hint}",
                 requirement.name
             );
-            checker.diagnostics.push(at(&file.path, requirement.line, requirement.column, message, false));
+            checker.diagnostics.push(at(
+                &file.path,
+                requirement.line,
+                requirement.column,
+                message,
+                false,
+            ));
         }
         if let Some(subject) = &file.source.subject {
             let key = TemplateFile::subject_key(name);
@@ -130,7 +136,10 @@ impl<'a> Checker<'a> {
         };
         let mut scope = Scope {
             frames: vec![Frame {
-                context: Resolved { model: Some(scope), path: Vec::new() },
+                context: Resolved {
+                    model: Some(scope),
+                    path: Vec::new(),
+                },
                 item_locals: false,
                 key_local: false,
                 block_params: Vec::new(),
@@ -143,7 +152,8 @@ impl<'a> Checker<'a> {
     fn report(&mut self, place: Place<'_>, offset: usize, message: String, is_warning: bool) {
         let (line, column) = position_of(&place.section.text, offset);
         let (line, column) = place.section.to_file(line, column);
-        self.diagnostics.push(at(place.file, line, column, message, is_warning));
+        self.diagnostics
+            .push(at(place.file, line, column, message, is_warning));
     }
 
     fn walk<'v>(&mut self, template: &Template, place: Place<'a>, scope: &mut Scope<'v>) {
@@ -191,7 +201,8 @@ impl<'a> Checker<'a> {
         let end = tag_end(&place.section.text, start);
         let mut cursor = start + 2;
         let name = ht.name.as_name().unwrap_or_default();
-        let is_call = !ht.params.is_empty() || !ht.hash.is_empty() || helpers::helper_spec(name).is_some();
+        let is_call =
+            !ht.params.is_empty() || !ht.hash.is_empty() || helpers::helper_spec(name).is_some();
         let shadows_field = ht.params.is_empty()
             && ht.hash.is_empty()
             && scope
@@ -225,13 +236,17 @@ impl<'a> Checker<'a> {
             Some(Value::Object(_)) => self.report(
                 place,
                 offset,
-                format!("`{name}` is a group of fields and prints as `[object]`: name one of its fields"),
+                format!(
+                    "`{name}` is a group of fields and prints as `[object]`: name one of its fields"
+                ),
                 true,
             ),
             Some(Value::Array(_)) => self.report(
                 place,
                 offset,
-                format!("`{name}` is a list: print it with {{{{join {name}}}}} or {{{{#each {name}}}}}"),
+                format!(
+                    "`{name}` is a list: print it with {{{{join {name}}}}} or {{{{#each {name}}}}}"
+                ),
                 true,
             ),
             _ => {}
@@ -260,7 +275,12 @@ impl<'a> Checker<'a> {
                     .map(|best| format!(" (did you mean `{best}`?)"))
                     .unwrap_or_default();
                 let what = if is_block { "block helper" } else { "helper" };
-                self.report(place, name_at, format!("unknown {what} `{name}`{hint}"), false);
+                self.report(
+                    place,
+                    name_at,
+                    format!("unknown {what} `{name}`{hint}"),
+                    false,
+                );
             }
             Some(spec) => {
                 if spec.block && !is_block {
@@ -287,8 +307,8 @@ impl<'a> Checker<'a> {
                 keys.sort();
                 for key in keys {
                     if !spec.options.contains(&key.as_str()) {
-                        let offset = find_token(text, name_at, end, &format!("{key}="))
-                            .unwrap_or(name_at);
+                        let offset =
+                            find_token(text, name_at, end, &format!("{key}=")).unwrap_or(name_at);
                         let message = match spec.options {
                             [] => format!("`{name}` takes no option `{key}=`"),
                             known => format!(
@@ -318,7 +338,16 @@ impl<'a> Checker<'a> {
         for (key, value) in hash {
             let mut from = find_token(text, name_at, end, &format!("{key}="))
                 .map_or(*cursor, |at| at + key.len() + 1);
-            self.param(&name, usize::MAX, value, false, &mut from, end, place, scope);
+            self.param(
+                &name,
+                usize::MAX,
+                value,
+                false,
+                &mut from,
+                end,
+                place,
+                scope,
+            );
         }
         resolved
     }
@@ -359,11 +388,8 @@ impl<'a> Checker<'a> {
                 if let Some(open) = text[*cursor..end].find('(') {
                     *cursor += open + 1;
                 }
-                match sub.as_element() {
-                    TemplateElement::Expression(inner) => {
-                        self.call(inner, cursor, end, false, place, scope);
-                    }
-                    _ => {}
+                if let TemplateElement::Expression(inner) = sub.as_element() {
+                    self.call(inner, cursor, end, false, place, scope);
                 }
                 None
             }
@@ -410,7 +436,10 @@ impl<'a> Checker<'a> {
                     scope.frames.pop();
                 }
                 "with" => {
-                    let context = first.clone().unwrap_or(Resolved { model: None, path: Vec::new() });
+                    let context = first.clone().unwrap_or(Resolved {
+                        model: None,
+                        path: Vec::new(),
+                    });
                     let outer = scope.frames.last();
                     let mut frame = Frame {
                         context: context.clone(),
@@ -476,7 +505,16 @@ impl<'a> Checker<'a> {
             }
         }
         for value in dt.hash.values() {
-            self.param(">", usize::MAX, value, false, &mut cursor, end, place, scope);
+            self.param(
+                ">",
+                usize::MAX,
+                value,
+                false,
+                &mut cursor,
+                end,
+                place,
+                scope,
+            );
         }
 
         if let Some(body) = &dt.template {
@@ -507,7 +545,10 @@ impl<'a> Checker<'a> {
             // With hash options the partial sees a merged context this model does not follow.
             let context = match context.flatten() {
                 Some(resolved) if dt.hash.is_empty() => resolved,
-                _ => Resolved { model: None, path: Vec::new() },
+                _ => Resolved {
+                    model: None,
+                    path: Vec::new(),
+                },
             };
             scope.frames.push(Frame {
                 context,
@@ -517,7 +558,10 @@ impl<'a> Checker<'a> {
             });
         }
         self.partial_stack.push(name);
-        let inner = Place { file: &file.path, section: &file.source.body };
+        let inner = Place {
+            file: &file.path,
+            section: &file.source.body,
+        };
         self.walk(template, inner, scope);
         self.partial_stack.pop();
         if pushed {
@@ -560,7 +604,11 @@ impl<'a> Checker<'a> {
                 );
                 self.report(place, offset, message, true);
             }
-            if let Some(index) = resolved.path.iter().find_map(|s| s.parse::<usize>().ok().filter(|i| *i > 0)) {
+            if let Some(index) = resolved
+                .path
+                .iter()
+                .find_map(|s| s.parse::<usize>().ok().filter(|i| *i > 0))
+            {
                 let message = format!(
                     "item {index} of a list exists only when the list has at least {} items",
                     index + 1
@@ -580,9 +628,18 @@ impl<'a> Checker<'a> {
         place: Place<'a>,
         scope: &Scope<'_>,
     ) {
-        let frame = scope.frames.len().checked_sub(level + 1).map(|i| &scope.frames[i]);
+        let frame = scope
+            .frames
+            .len()
+            .checked_sub(level + 1)
+            .map(|i| &scope.frames[i]);
         let Some(frame) = frame else {
-            self.report(place, offset, format!("`{raw}` climbs above the top of the template"), false);
+            self.report(
+                place,
+                offset,
+                format!("`{raw}` climbs above the top of the template"),
+                false,
+            );
             return;
         };
         let defined = match name {
@@ -641,7 +698,9 @@ fn resolve<'v>(segments: &[PathSeg], raw: &str, scope: &Scope<'v>) -> Result<Res
         (scope.frames[0].context.clone(), &names[..])
     } else {
         let Some(index) = scope.frames.len().checked_sub(ups + 1) else {
-            return Err(format!("`{raw}` climbs above the top of the template (too many `../`)"));
+            return Err(format!(
+                "`{raw}` climbs above the top of the template (too many `../`)"
+            ));
         };
         (scope.frames[index].context.clone(), &names[..])
     };
@@ -709,8 +768,14 @@ fn each_frame<'v>(list: Option<&Resolved<'v>>, block_param: Option<&BlockParam>)
     };
     let mut item_path = list.map(|r| r.path.clone()).unwrap_or_default();
     item_path.push(ANY_ITEM.to_owned());
-    let item = Resolved { model: item_model, path: item_path };
-    let any = Resolved { model: None, path: Vec::new() };
+    let item = Resolved {
+        model: item_model,
+        path: item_path,
+    };
+    let any = Resolved {
+        model: None,
+        path: Vec::new(),
+    };
 
     let mut block_params = Vec::new();
     match block_param {
@@ -723,7 +788,12 @@ fn each_frame<'v>(list: Option<&Resolved<'v>>, block_param: Option<&BlockParam>)
         }
         _ => {}
     }
-    Frame { context: item, item_locals: true, key_local, block_params }
+    Frame {
+        context: item,
+        item_locals: true,
+        key_local,
+        block_params,
+    }
 }
 
 /// The next node of an `{{else if …}}` chain, when `inverse` is one rather than a plain
@@ -742,10 +812,15 @@ fn chained<'t>(ht: &HelperTemplate, inverse: &'t Template) -> Option<&'t HelperT
 fn literal_problem(helper: &str, index: usize, value: &Value) -> Option<String> {
     let text = value.as_str();
     match (helper, index, text) {
-        ("money", 1, Some(code)) => format::format_money(rust_decimal::Decimal::ZERO, code, "en", false)
+        ("money", 1, Some(code)) => {
+            format::format_money(rust_decimal::Decimal::ZERO, code, "en", false)
+                .err()
+                .map(|e| e.to_string())
+        }
+        ("date", 1, Some(style)) => style
+            .parse::<format::DateStyle>()
             .err()
             .map(|e| e.to_string()),
-        ("date", 1, Some(style)) => style.parse::<format::DateStyle>().err().map(|e| e.to_string()),
         ("date" | "add_days", 0, Some(day)) => format::parse_date(day).err().map(|e| e.to_string()),
         ("money" | "decimal" | "nonzero", 0, Some(amount)) => {
             format::parse_amount(amount).err().map(|e| e.to_string())
@@ -756,7 +831,9 @@ fn literal_problem(helper: &str, index: usize, value: &Value) -> Option<String> 
 
 /// The offset just after the `{{` … `}}` tag that starts at `start`.
 fn tag_end(text: &str, start: usize) -> usize {
-    text[start..].find("}}").map_or(text.len(), |i| start + i + 2)
+    text[start..]
+        .find("}}")
+        .map_or(text.len(), |i| start + i + 2)
 }
 
 fn is_path_char(c: char) -> bool {
@@ -774,9 +851,15 @@ fn find_token(text: &str, from: usize, to: usize, token: &str) -> Option<usize> 
     while let Some(found) = window[search..].find(token) {
         let begin = search + found;
         let finish = begin + token.len();
-        let before_ok = window[..begin].chars().next_back().is_none_or(|c| !is_path_char(c));
+        let before_ok = window[..begin]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_path_char(c));
         let after_ok = token.ends_with('=')
-            || window[finish..].chars().next().is_none_or(|c| !is_path_char(c));
+            || window[finish..]
+                .chars()
+                .next()
+                .is_none_or(|c| !is_path_char(c));
         if before_ok && after_ok {
             return Some(from + begin);
         }
@@ -847,8 +930,11 @@ fn is_else(body: &str) -> bool {
     if body == "^" {
         return true;
     }
-    body.strip_prefix("else")
-        .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_whitespace() || c == '~'))
+    body.strip_prefix("else").is_some_and(|rest| {
+        rest.chars()
+            .next()
+            .is_none_or(|c| c.is_whitespace() || c == '~')
+    })
 }
 
 #[cfg(test)]
@@ -869,24 +955,5 @@ mod tests {
         let text = "{{money case.balance_x case.balance}}";
         let at = find_token(text, 0, text.len(), "case.balance").unwrap();
         assert_eq!(&text[at..at + 13], "case.balance}");
-    }
-}
-
-#[cfg(test)]
-mod scratch {
-    #[test]
-    fn scratch_dump() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let store = super::super::TemplateStore::load(&dir).unwrap_or_else(|d| panic!("{d:#?}"));
-        for lang in store.languages() {
-            let ctx = super::super::sample_context(&lang);
-            for name in store.names(&lang) {
-                match store.render(&lang, &name, &ctx) {
-                    Ok(r) => println!("===== {lang}/{name}\n[{:?}]\n{}\n", r.subject, r.body),
-                    Err(e) => println!("===== {lang}/{name} ERROR {e}"),
-                }
-            }
-        }
-        for d in store.check() { println!("{d}"); }
     }
 }
