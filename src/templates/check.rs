@@ -116,6 +116,22 @@ struct Frame<'v> {
     block_params: Vec<(String, Resolved<'v>)>,
 }
 
+/// Where the search for the next token of a tag stands, and where the tag ends.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    at: usize,
+    end: usize,
+}
+
+/// A parameter's place in a call: which helper, which position (`usize::MAX` for an
+/// option), and whether the use tests for presence itself (`#if promise`).
+#[derive(Clone, Copy, Debug)]
+struct Arg<'n> {
+    helper: &'n str,
+    index: usize,
+    exempt: bool,
+}
+
 struct Scope<'v> {
     frames: Vec<Frame<'v>>,
     /// Optional parts made safe by an enclosing `#if`, `#with` or `#each`.
@@ -199,7 +215,7 @@ impl<'a> Checker<'a> {
         scope: &mut Scope<'v>,
     ) {
         let end = tag_end(&place.section.text, start);
-        let mut cursor = start + 2;
+        let mut cursor = Cursor { at: start + 2, end };
         let name = ht.name.as_name().unwrap_or_default();
         let is_call =
             !ht.params.is_empty() || !ht.hash.is_empty() || helpers::helper_spec(name).is_some();
@@ -212,7 +228,7 @@ impl<'a> Checker<'a> {
                 .and_then(|m| m.get(name))
                 .is_some();
         if is_call && shadows_field {
-            let offset = find_token(&place.section.text, cursor, end, name).unwrap_or(start);
+            let offset = find_token(&place.section.text, cursor.at, end, name).unwrap_or(start);
             let message = format!(
                 "`{name}` alone calls the helper `{name}`, not the field: write {{{{this.{name}}}}} \
                  to print the field, or {{{{{name} {name}}}}} to format it"
@@ -221,14 +237,14 @@ impl<'a> Checker<'a> {
             return;
         }
         if is_call {
-            self.call(ht, &mut cursor, end, false, place, scope);
+            self.call(ht, &mut cursor, false, place, scope);
             return;
         }
 
         let Parameter::Path(path) = &ht.name else {
             return;
         };
-        let offset = find_token(&place.section.text, cursor, end, name).unwrap_or(start);
+        let offset = find_token(&place.section.text, cursor.at, end, name).unwrap_or(start);
         let Some(resolved) = self.use_path(path, offset, false, place, scope) else {
             return;
         };
@@ -258,16 +274,16 @@ impl<'a> Checker<'a> {
     fn call<'v>(
         &mut self,
         ht: &HelperTemplate,
-        cursor: &mut usize,
-        end: usize,
+        cursor: &mut Cursor,
         is_block: bool,
         place: Place<'a>,
         scope: &mut Scope<'v>,
     ) -> Vec<Option<Resolved<'v>>> {
         let text = &place.section.text;
+        let end = cursor.end;
         let name = ht.name.as_name().unwrap_or_default().to_owned();
-        let name_at = find_token(text, *cursor, end, &name).unwrap_or(*cursor);
-        *cursor = name_at + name.len();
+        let name_at = find_token(text, cursor.at, end, &name).unwrap_or(cursor.at);
+        cursor.at = name_at + name.len();
 
         match helpers::helper_spec(&name) {
             None => {
@@ -330,38 +346,35 @@ impl<'a> Checker<'a> {
                 "each" | "with" => has_inverse,
                 _ => false,
             };
-            resolved.push(self.param(&name, index, param, exempt, cursor, end, place, scope));
+            let arg = Arg {
+                helper: &name,
+                index,
+                exempt,
+            };
+            resolved.push(self.param(arg, param, cursor, place, scope));
         }
 
         let mut hash: Vec<(&String, &Parameter)> = ht.hash.iter().collect();
         hash.sort_by_key(|(key, _)| *key);
         for (key, value) in hash {
-            let mut from = find_token(text, name_at, end, &format!("{key}="))
-                .map_or(*cursor, |at| at + key.len() + 1);
-            self.param(
-                &name,
-                usize::MAX,
-                value,
-                false,
-                &mut from,
-                end,
-                place,
-                scope,
-            );
+            let at = find_token(text, name_at, end, &format!("{key}="))
+                .map_or(cursor.at, |at| at + key.len() + 1);
+            let arg = Arg {
+                helper: &name,
+                index: usize::MAX,
+                exempt: false,
+            };
+            self.param(arg, value, &mut Cursor { at, end }, place, scope);
         }
         resolved
     }
 
     /// One parameter of a helper call.
-    #[allow(clippy::too_many_arguments)]
     fn param<'v>(
         &mut self,
-        helper: &str,
-        index: usize,
+        arg: Arg<'_>,
         param: &Parameter,
-        exempt: bool,
-        cursor: &mut usize,
-        end: usize,
+        cursor: &mut Cursor,
         place: Place<'a>,
         scope: &mut Scope<'v>,
     ) -> Option<Resolved<'v>> {
@@ -369,27 +382,27 @@ impl<'a> Checker<'a> {
         match param {
             Parameter::Path(path) => {
                 let raw = param.as_name().unwrap_or_default();
-                let offset = find_token(text, *cursor, end, raw).unwrap_or(*cursor);
-                *cursor = offset + raw.len();
-                self.use_path(path, offset, exempt, place, scope)
+                let offset = find_token(text, cursor.at, cursor.end, raw).unwrap_or(cursor.at);
+                cursor.at = offset + raw.len();
+                self.use_path(path, offset, arg.exempt, place, scope)
             }
             Parameter::Literal(value) => {
-                let literal_at = literal_offset(text, *cursor, end, value);
+                let literal_at = literal_offset(text, cursor.at, cursor.end, value);
                 if let Some(offset) = literal_at {
-                    *cursor = offset + 1;
+                    cursor.at = offset + 1;
                 }
-                let offset = literal_at.unwrap_or(*cursor);
-                if let Some(problem) = literal_problem(helper, index, value) {
+                let offset = literal_at.unwrap_or(cursor.at);
+                if let Some(problem) = literal_problem(arg.helper, arg.index, value) {
                     self.report(place, offset, problem, false);
                 }
                 None
             }
             Parameter::Subexpression(sub) => {
-                if let Some(open) = text[*cursor..end].find('(') {
-                    *cursor += open + 1;
+                if let Some(open) = text.get(cursor.at..cursor.end).and_then(|t| t.find('(')) {
+                    cursor.at += open + 1;
                 }
                 if let TemplateElement::Expression(inner) = sub.as_element() {
-                    self.call(inner, cursor, end, false, place, scope);
+                    self.call(inner, cursor, false, place, scope);
                 }
                 None
             }
@@ -409,9 +422,11 @@ impl<'a> Checker<'a> {
         scope: &mut Scope<'v>,
     ) {
         let text = &place.section.text;
-        let end = tag_end(text, start);
-        let mut cursor = start + 2;
-        let args = self.call(ht, &mut cursor, end, true, place, scope);
+        let mut cursor = Cursor {
+            at: start + 2,
+            end: tag_end(text, start),
+        };
+        let args = self.call(ht, &mut cursor, true, place, scope);
         let first = args.into_iter().next().flatten();
         let name = ht.name.as_name().unwrap_or_default();
         let guard = first
@@ -495,26 +510,30 @@ impl<'a> Checker<'a> {
         let end = tag_end(text, start);
         let name = dt.name.as_name().unwrap_or_default().to_owned();
         let name_at = find_token(text, start + 2, end, &name).unwrap_or(start);
-        let mut cursor = name_at + name.len();
+        let mut cursor = Cursor {
+            at: name_at + name.len(),
+            end,
+        };
 
         let mut context = None;
         for (index, param) in dt.params.iter().enumerate() {
-            let resolved = self.param(">", index, param, false, &mut cursor, end, place, scope);
+            let arg = Arg {
+                helper: ">",
+                index,
+                exempt: false,
+            };
+            let resolved = self.param(arg, param, &mut cursor, place, scope);
             if index == 0 {
                 context = Some(resolved);
             }
         }
         for value in dt.hash.values() {
-            self.param(
-                ">",
-                usize::MAX,
-                value,
-                false,
-                &mut cursor,
-                end,
-                place,
-                scope,
-            );
+            let arg = Arg {
+                helper: ">",
+                index: usize::MAX,
+                exempt: false,
+            };
+            self.param(arg, value, &mut cursor, place, scope);
         }
 
         if let Some(body) = &dt.template {
@@ -843,10 +862,11 @@ fn is_path_char(c: char) -> bool {
 /// The first occurrence of `token` in `text[from..to]` that stands on its own (not part of a
 /// longer name).
 fn find_token(text: &str, from: usize, to: usize, token: &str) -> Option<usize> {
+    let to = to.min(text.len());
     if token.is_empty() || from >= to {
         return None;
     }
-    let window = &text[from..to.min(text.len())];
+    let window = text.get(from..to)?;
     let mut search = 0;
     while let Some(found) = window[search..].find(token) {
         let begin = search + found;
