@@ -732,3 +732,61 @@ fn gsm7_septets(text: &str) -> Option<usize> {
         }
     })
 }
+
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIECES: &[&str] = &[
+        "{{",
+        "}}",
+        "{{#if ",
+        "{{/if}}",
+        "{{else}}",
+        "{{else if ",
+        "{{#each ",
+        "{{/each}}",
+        "{{#with ",
+        "{{/with}}",
+        "{{> ",
+        "{{!-- x --}}",
+        "case.balance",
+        "invoices",
+        "this",
+        "@index",
+        "../",
+        "@root.lang",
+        "money ",
+        "date ",
+        "(",
+        ")",
+        " ",
+        "\n",
+        "\"long\"",
+        "é",
+        "plain=true",
+        "as |a b|",
+        "subject: ",
+        "~",
+        "\\{{",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn loading_checking_and_rendering_never_panic(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..40)
+        ) {
+            let text: String = picks.iter().map(|&i| PIECES[i]).collect();
+            let fixture = Fixture::new(&[("en/any.hbs", text.as_str())]);
+            if let Ok(store) = TemplateStore::load(&fixture.dir) {
+                for d in store.check() {
+                    prop_assert!(d.line >= 1 && d.column >= 1, "{d}");
+                }
+                let _ = store.render("en", "any", &sample_context("en"));
+            }
+        }
+    }
+}
