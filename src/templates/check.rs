@@ -193,6 +193,8 @@ impl<'a> Checker<'a> {
                 TemplateElement::PartialExpression(dt) | TemplateElement::PartialBlock(dt) => {
                     self.partial(dt, start, place, scope);
                 }
+                // TODO: decorators, and so inline partials (`{{#*inline}}`), are only flagged:
+                // following them needs a model of the partials they define.
                 TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
                     self.report(
                         place,
@@ -561,7 +563,8 @@ impl<'a> Checker<'a> {
 
         let pushed = context.is_some() || !dt.hash.is_empty();
         if pushed {
-            // With hash options the partial sees a merged context this model does not follow.
+            // TODO: with hash options the partial sees its context merged with them; the model
+            // does not follow that merge, so such a partial is checked against "anything".
             let context = match context.flatten() {
                 Some(resolved) if dt.hash.is_empty() => resolved,
                 _ => Resolved {
