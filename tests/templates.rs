@@ -88,10 +88,16 @@ mod shipped {
         for lang in LANGUAGES {
             for name in NAMES {
                 assert!(store.has(lang, name), "{lang}/{name}.hbs is missing");
-                let path = store.path_of(lang, name).expect("a shipped template has a path");
+                let path = store
+                    .path_of(lang, name)
+                    .expect("a shipped template has a path");
                 assert!(path.ends_with(format!("{lang}/{name}.hbs")));
             }
-            assert_eq!(store.names(lang).len(), NAMES.len(), "unexpected templates in {lang}");
+            assert_eq!(
+                store.names(lang).len(),
+                NAMES.len(),
+                "unexpected templates in {lang}"
+            );
         }
     }
 
@@ -104,7 +110,10 @@ mod shipped {
                 let rendered = store
                     .render(lang, name, &ctx)
                     .unwrap_or_else(|e| panic!("{lang}/{name} does not render: {e}"));
-                assert!(!rendered.body.trim().is_empty(), "{lang}/{name} renders empty");
+                assert!(
+                    !rendered.body.trim().is_empty(),
+                    "{lang}/{name} renders empty"
+                );
                 assert!(
                     !rendered.body.contains("{{") && !rendered.body.contains("[object]"),
                     "{lang}/{name} leaks template syntax:\n{}",
@@ -184,12 +193,18 @@ mod shipped {
         let store = shipped();
         for lang in LANGUAGES {
             for name in ["sms_contact", "sms_reminder"] {
-                let body = store.render(lang, name, &sample_context(lang)).expect("renders").body;
+                let body = store
+                    .render(lang, name, &sample_context(lang))
+                    .expect("renders")
+                    .body;
                 let (units, limit) = match gsm7_septets(&body) {
                     Some(septets) => (septets, 306),
                     None => (body.encode_utf16().count(), 134),
                 };
-                assert!(units <= limit, "{lang}/{name} takes {units} of {limit}: {body}");
+                assert!(
+                    units <= limit,
+                    "{lang}/{name} takes {units} of {limit}: {body}"
+                );
                 assert!(!body.contains('\n'), "{lang}/{name} spans several lines");
             }
         }
@@ -202,12 +217,18 @@ mod shipped {
         for name in ["formal_notice", "formal_notice_registered"] {
             let body = store.render("fr", name, &ctx).expect("renders").body;
             assert!(body.contains("mise en demeure"), "{name}");
-            assert!(body.contains("article L441-10 du Code de commerce"), "{name}");
+            assert!(
+                body.contains("article L441-10 du Code de commerce"),
+                "{name}"
+            );
             assert!(
                 body.contains("indemnité forfaitaire pour frais de recouvrement de 40 €"),
                 "{name}"
             );
-            assert!(body.contains("1\u{202f}330,92\u{a0}€"), "{name}: the total due is stated");
+            assert!(
+                body.contains("1\u{202f}330,92\u{a0}€"),
+                "{name}: the total due is stated"
+            );
         }
     }
 
@@ -216,7 +237,10 @@ mod shipped {
         let store = shipped();
         let mut ctx = sample_context("fr");
         ctx["debtor"]["kind"] = json!("person");
-        let body = store.render("fr", "formal_notice", &ctx).expect("renders").body;
+        let body = store
+            .render("fr", "formal_notice", &ctx)
+            .expect("renders")
+            .body;
         assert!(body.contains("article 1231-6 du Code civil"));
         assert!(!body.contains("L441-10"));
     }
@@ -225,7 +249,10 @@ mod shipped {
     fn the_french_handover_notice_has_the_content_the_law_requires_of_agencies() {
         let store = shipped();
         let ctx = sample_context("fr");
-        let body = store.render("fr", "handover_notice", &ctx).expect("renders").body;
+        let body = store
+            .render("fr", "handover_notice", &ctx)
+            .expect("renders")
+            .body;
         for needed in [
             "Cabinet Durand Recouvrement",
             "8 avenue Foch",
@@ -243,7 +270,10 @@ mod shipped {
             "restent à la charge du créancier",
             "débiteur de mauvaise foi",
         ] {
-            assert!(body.contains(needed), "handover_notice lacks {needed:?}:\n{body}");
+            assert!(
+                body.contains(needed),
+                "handover_notice lacks {needed:?}:\n{body}"
+            );
         }
     }
 
@@ -252,8 +282,16 @@ mod shipped {
         let store = shipped();
         let mut ctx = sample_context("en");
         ctx.as_object_mut().expect("an object").remove("agent");
-        let err = store.render("en", "handover_notice", &ctx).expect_err("no agent, no notice");
-        let TemplateError::Render { file, message, line, .. } = &err else {
+        let err = store
+            .render("en", "handover_notice", &ctx)
+            .expect_err("no agent, no notice");
+        let TemplateError::Render {
+            file,
+            message,
+            line,
+            ..
+        } = &err
+        else {
             panic!("unexpected error {err}");
         };
         assert!(file.ends_with("en/handover_notice.hbs"));
@@ -269,10 +307,15 @@ mod shipped {
         for optional in ["promise", "plan", "dispute", "agent"] {
             map.remove(optional);
         }
-        let body = store.render("fr", "phone_script", &ctx).expect("renders").body;
+        let body = store
+            .render("fr", "phone_script", &ctx)
+            .expect("renders")
+            .body;
         assert!(!body.contains("Engagement en cours"));
         assert!(!body.contains("Réclamation déclarée"));
-        store.render("fr", "insurer_claim", &ctx).expect("renders without promise or dispute");
+        store
+            .render("fr", "insurer_claim", &ctx)
+            .expect("renders without promise or dispute");
     }
 }
 
@@ -287,15 +330,29 @@ mod rendering {
         )]);
         let store = TemplateStore::load(&fixture.dir).expect("loads");
         let mut ctx = sample_context("en");
-        ctx["case"].as_object_mut().expect("an object").remove("balance");
+        ctx["case"]
+            .as_object_mut()
+            .expect("an object")
+            .remove("balance");
 
-        let err = store.render("en", "hello", &ctx).expect_err("balance is missing");
-        let TemplateError::Render { file, line, column, message } = &err else {
+        let err = store
+            .render("en", "hello", &ctx)
+            .expect_err("balance is missing");
+        let TemplateError::Render {
+            file,
+            line,
+            column,
+            message,
+        } = &err
+        else {
             panic!("unexpected error {err}");
         };
         assert_eq!(file, &fixture.path("en/hello.hbs"));
         assert_eq!((*line, *column), (4, 11));
-        assert!(message.contains("case.balance") && message.contains("strict"), "{message}");
+        assert!(
+            message.contains("case.balance") && message.contains("strict"),
+            "{message}"
+        );
         assert!(err.to_string().contains("hello.hbs:4:11"), "{err}");
     }
 
@@ -306,7 +363,9 @@ mod rendering {
             "subject:   Dossier {{case.reference}}  \n\nBonjour,   \n\n\n\n{{#if promise}}\nPromesse.\n{{/if}}\nFin.\n\n",
         )]);
         let store = TemplateStore::load(&fixture.dir).expect("loads");
-        let rendered = store.render("fr", "note", &sample_context("fr")).expect("renders");
+        let rendered = store
+            .render("fr", "note", &sample_context("fr"))
+            .expect("renders");
         assert_eq!(rendered.subject.as_deref(), Some("Dossier LUM-2026-0042"));
         assert_eq!(rendered.body, "Bonjour,\n\nPromesse.\nFin.");
     }
@@ -329,8 +388,14 @@ mod rendering {
         ]);
         let store = TemplateStore::load(&fixture.dir).expect("loads");
         let ctx = sample_context("fr");
-        assert_eq!(store.render("fr", "amount", &ctx).expect("fr").body, "1\u{202f}234,56\u{a0}€");
-        assert_eq!(store.render("en", "amount", &ctx).expect("en").body, "€1,234.56");
+        assert_eq!(
+            store.render("fr", "amount", &ctx).expect("fr").body,
+            "1\u{202f}234,56\u{a0}€"
+        );
+        assert_eq!(
+            store.render("en", "amount", &ctx).expect("en").body,
+            "€1,234.56"
+        );
     }
 
     #[test]
@@ -340,21 +405,69 @@ mod rendering {
             .render("fr", "reminder_emial", &sample_context("fr"))
             .expect_err("no such template");
         assert!(matches!(err, TemplateError::UnknownTemplate { .. }));
-        assert!(err.to_string().contains("did you mean `reminder_email`"), "{err}");
-        let err = store.render("de", "reminder_email", &sample_context("fr")).expect_err("no de");
+        assert!(
+            err.to_string().contains("did you mean `reminder_email`"),
+            "{err}"
+        );
+        let err = store
+            .render("de", "reminder_email", &sample_context("fr"))
+            .expect_err("no de");
         assert!(err.to_string().contains("language `de`"), "{err}");
     }
 
     #[test]
     fn a_helper_given_a_bad_amount_names_the_helper_and_the_value() {
-        let fixture = Fixture::new(&[("en/bad.hbs", "Total:\n{{money case.reference case.currency}}\n")]);
+        let fixture = Fixture::new(&[(
+            "en/bad.hbs",
+            "Total:\n{{money case.reference case.currency}}\n",
+        )]);
         let store = TemplateStore::load(&fixture.dir).expect("loads");
-        let err = store.render("en", "bad", &sample_context("en")).expect_err("not an amount");
-        let TemplateError::Render { line, column, message, .. } = &err else {
+        let err = store
+            .render("en", "bad", &sample_context("en"))
+            .expect_err("not an amount");
+        let TemplateError::Render {
+            line,
+            column,
+            message,
+            ..
+        } = &err
+        else {
             panic!("unexpected error {err}");
         };
         assert_eq!((*line, *column), (2, 1));
-        assert!(message.contains("`money`") && message.contains("LUM-2026-0042"), "{message}");
+        assert!(
+            message.contains("`money`") && message.contains("LUM-2026-0042"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_error_inside_a_partial_names_the_partial_file() {
+        let fixture = Fixture::new(&[
+            (
+                "fr/_total.hbs",
+                "Total :\n{{money case.total case.currency}}\n",
+            ),
+            ("fr/note.hbs", "Bonjour\n{{> total}}\n"),
+        ]);
+        let store = TemplateStore::load(&fixture.dir).expect("loads");
+        let err = store
+            .render("fr", "note", &sample_context("fr"))
+            .expect_err("no case.total");
+        let TemplateError::Render {
+            file, line, column, ..
+        } = &err
+        else {
+            panic!("unexpected error {err}");
+        };
+        assert_eq!(file, &fixture.path("fr/_total.hbs"));
+        assert_eq!((*line, *column), (2, 1));
+    }
+
+    #[test]
+    fn a_store_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<TemplateStore>();
     }
 
     #[test]
@@ -365,7 +478,9 @@ mod rendering {
         ]);
         let store = TemplateStore::load(&fixture.dir).expect("loads");
         assert_eq!(store.names("en"), vec!["note"]);
-        let rendered = store.render("en", "note", &sample_context("en")).expect("renders");
+        let rendered = store
+            .render("en", "note", &sample_context("en"))
+            .expect("renders");
         assert_eq!(rendered.body, "Hello\n-- Lumen Lighting Ltd");
     }
 }
@@ -373,7 +488,9 @@ mod rendering {
 mod checking {
     use super::*;
 
-    fn diagnostics_of(files: &[(&str, &str)]) -> (Fixture, Vec<relance::templates::TemplateDiagnostic>) {
+    fn diagnostics_of(
+        files: &[(&str, &str)],
+    ) -> (Fixture, Vec<relance::templates::TemplateDiagnostic>) {
         let fixture = Fixture::new(files);
         let store = TemplateStore::load(&fixture.dir).unwrap_or_else(|d| panic!("loads: {d:?}"));
         let diagnostics = store.check();
@@ -419,8 +536,10 @@ mod checking {
                 "{{number}} {{../lang}}\n",
             ),
         )]);
-        let found: Vec<(usize, usize, bool)> =
-            diagnostics.iter().map(|d| (d.line, d.column, d.is_warning)).collect();
+        let found: Vec<(usize, usize, bool)> = diagnostics
+            .iter()
+            .map(|d| (d.line, d.column, d.is_warning))
+            .collect();
         assert_eq!(
             found,
             vec![
@@ -446,8 +565,10 @@ mod checking {
                 "{{default agent.name \"-\"}}\n",
             ),
         )]);
-        let found: Vec<(usize, usize, bool)> =
-            diagnostics.iter().map(|d| (d.line, d.column, d.is_warning)).collect();
+        let found: Vec<(usize, usize, bool)> = diagnostics
+            .iter()
+            .map(|d| (d.line, d.column, d.is_warning))
+            .collect();
         assert_eq!(found, vec![(1, 3, true), (3, 9, true)], "{diagnostics:#?}");
         assert!(diagnostics[0].message.contains("{{#if promise}}"));
     }
@@ -455,7 +576,10 @@ mod checking {
     #[test]
     fn a_requires_declaration_guards_the_whole_template() {
         let (fixture, diagnostics) = diagnostics_of(&[
-            ("en/ok.hbs", "{{!-- requires: promise --}}\n{{promise.date}}\n"),
+            (
+                "en/ok.hbs",
+                "{{!-- requires: promise --}}\n{{promise.date}}\n",
+            ),
             ("en/typo.hbs", "{{!-- requires: promis --}}\n"),
         ]);
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
@@ -481,7 +605,16 @@ mod checking {
         let found: Vec<(usize, usize)> = diagnostics.iter().map(|d| (d.line, d.column)).collect();
         assert_eq!(
             found,
-            vec![(1, 3), (2, 3), (3, 22), (4, 14), (5, 5), (6, 3), (7, 4), (8, 36)],
+            vec![
+                (1, 3),
+                (2, 3),
+                (3, 22),
+                (4, 14),
+                (5, 5),
+                (6, 3),
+                (7, 4),
+                (8, 36)
+            ],
             "{diagnostics:#?}"
         );
         assert!(diagnostics[0].message.contains("did you mean `money`"));
@@ -501,10 +634,14 @@ mod checking {
 
     #[test]
     fn printing_a_whole_object_or_list_is_warned_about() {
-        let (_fixture, diagnostics) =
-            diagnostics_of(&[("en/obj.hbs", "{{debtor}} {{brand.address}} {{join brand.address}}")]);
-        let found: Vec<(usize, usize, bool)> =
-            diagnostics.iter().map(|d| (d.line, d.column, d.is_warning)).collect();
+        let (_fixture, diagnostics) = diagnostics_of(&[(
+            "en/obj.hbs",
+            "{{debtor}} {{brand.address}} {{join brand.address}}",
+        )]);
+        let found: Vec<(usize, usize, bool)> = diagnostics
+            .iter()
+            .map(|d| (d.line, d.column, d.is_warning))
+            .collect();
         assert_eq!(found, vec![(1, 3, true), (1, 14, true)], "{diagnostics:#?}");
     }
 }
@@ -521,8 +658,10 @@ mod loading {
             ("fr/fine.hbs", "fine\n"),
         ]);
         let diagnostics = TemplateStore::load(&fixture.dir).expect_err("three broken files");
-        let found: Vec<(PathBuf, usize, usize)> =
-            diagnostics.iter().map(|d| (d.file.clone(), d.line, d.column)).collect();
+        let found: Vec<(PathBuf, usize, usize)> = diagnostics
+            .iter()
+            .map(|d| (d.file.clone(), d.line, d.column))
+            .collect();
         assert_eq!(
             found,
             vec![
@@ -532,7 +671,11 @@ mod loading {
             ],
             "{diagnostics:#?}"
         );
-        assert!(diagnostics.iter().all(|d| !d.is_warning && d.message.contains("compile")));
+        assert!(
+            diagnostics
+                .iter()
+                .all(|d| !d.is_warning && d.message.contains("compile"))
+        );
     }
 
     #[test]
@@ -556,7 +699,11 @@ mod loading {
         let files: Vec<PathBuf> = diagnostics.iter().map(|d| d.file.clone()).collect();
         assert_eq!(
             files,
-            vec![fixture.path("French"), fixture.path("en/Bad-Name.hbs"), fixture.path("loose.hbs")]
+            vec![
+                fixture.path("French"),
+                fixture.path("en/Bad-Name.hbs"),
+                fixture.path("loose.hbs")
+            ]
         );
     }
 
@@ -584,4 +731,62 @@ fn gsm7_septets(text: &str) -> Option<usize> {
             None
         }
     })
+}
+
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIECES: &[&str] = &[
+        "{{",
+        "}}",
+        "{{#if ",
+        "{{/if}}",
+        "{{else}}",
+        "{{else if ",
+        "{{#each ",
+        "{{/each}}",
+        "{{#with ",
+        "{{/with}}",
+        "{{> ",
+        "{{!-- x --}}",
+        "case.balance",
+        "invoices",
+        "this",
+        "@index",
+        "../",
+        "@root.lang",
+        "money ",
+        "date ",
+        "(",
+        ")",
+        " ",
+        "\n",
+        "\"long\"",
+        "é",
+        "plain=true",
+        "as |a b|",
+        "subject: ",
+        "~",
+        "\\{{",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn loading_checking_and_rendering_never_panic(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..40)
+        ) {
+            let text: String = picks.iter().map(|&i| PIECES[i]).collect();
+            let fixture = Fixture::new(&[("en/any.hbs", text.as_str())]);
+            if let Ok(store) = TemplateStore::load(&fixture.dir) {
+                for d in store.check() {
+                    prop_assert!(d.line >= 1 && d.column >= 1, "{d}");
+                }
+                let _ = store.render("en", "any", &sample_context("en"));
+            }
+        }
+    }
 }

@@ -69,9 +69,10 @@ mod tests {
 
     #[test]
     fn a_brand_file_names_only_what_it_overrides() {
-        let brand: Brand =
-            serde_json::from_str(r##"{ "legal_name": "Acme SAS", "colors": { "primary": "#ff0000" } }"##)
-                .expect("a partial brand parses");
+        let brand: Brand = serde_json::from_str(
+            r##"{ "legal_name": "Acme SAS", "colors": { "primary": "#ff0000" } }"##,
+        )
+        .expect("a partial brand parses");
         assert_eq!(brand.legal_name, "Acme SAS");
         assert_eq!(brand.colors.primary, "#ff0000");
         assert_eq!(brand.colors.secondary, BrandColors::default().secondary);

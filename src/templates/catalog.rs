@@ -152,7 +152,11 @@ impl TemplateStore {
             });
         };
 
-        if let Some(missing) = file.requires.iter().find(|r| ctx.get(&r.name).is_none_or(Value::is_null)) {
+        if let Some(missing) = file
+            .requires
+            .iter()
+            .find(|r| ctx.get(&r.name).is_none_or(Value::is_null))
+        {
             return Err(TemplateError::Render {
                 file: file.path.clone(),
                 line: missing.line,
@@ -293,7 +297,11 @@ fn load_language(dir: &Path, diagnostics: &mut Vec<TemplateDiagnostic>) -> Langu
                 diagnostics.push(compile_diagnostic(&path, &split.body, &err));
                 continue;
             }
-            let file = TemplateFile { path, source: split, requires: Vec::new() };
+            let file = TemplateFile {
+                path,
+                source: split,
+                requires: Vec::new(),
+            };
             language.partials.insert(name, file);
             continue;
         }
@@ -329,7 +337,11 @@ fn load_language(dir: &Path, diagnostics: &mut Vec<TemplateDiagnostic>) -> Langu
                 .get_template(&name)
                 .map(|t| requirements(t, &split.body))
                 .unwrap_or_default();
-            let file = TemplateFile { path, source: split, requires };
+            let file = TemplateFile {
+                path,
+                source: split,
+                requires,
+            };
             language.templates.insert(name, file);
         }
     }
@@ -348,8 +360,16 @@ fn requirements(template: &handlebars::Template, body: &Section) -> Vec<Requirem
         };
         let (line, column) = template.mapping.get(index).map_or((1, 1), |m| (m.0, m.1));
         let (line, column) = body.to_file(line, column);
-        for name in names.split([',', ' ']).map(str::trim).filter(|n| !n.is_empty()) {
-            found.push(Requirement { name: name.to_owned(), line, column });
+        for name in names
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            found.push(Requirement {
+                name: name.to_owned(),
+                line,
+                column,
+            });
         }
     }
     found

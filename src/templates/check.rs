@@ -55,7 +55,13 @@ pub(crate) fn check_language(language: &Language, scope: &Value) -> Vec<Template
                 "`requires: {}` names no part of the render scope{hint}",
                 requirement.name
             );
-            checker.diagnostics.push(at(&file.path, requirement.line, requirement.column, message, false));
+            checker.diagnostics.push(at(
+                &file.path,
+                requirement.line,
+                requirement.column,
+                message,
+                false,
+            ));
         }
         if let Some(subject) = &file.source.subject {
             let key = TemplateFile::subject_key(name);
@@ -110,6 +116,22 @@ struct Frame<'v> {
     block_params: Vec<(String, Resolved<'v>)>,
 }
 
+/// Where the search for the next token of a tag stands, and where the tag ends.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    at: usize,
+    end: usize,
+}
+
+/// A parameter's place in a call: which helper, which position (`usize::MAX` for an
+/// option), and whether the use tests for presence itself (`#if promise`).
+#[derive(Clone, Copy, Debug)]
+struct Arg<'n> {
+    helper: &'n str,
+    index: usize,
+    exempt: bool,
+}
+
 struct Scope<'v> {
     frames: Vec<Frame<'v>>,
     /// Optional parts made safe by an enclosing `#if`, `#with` or `#each`.
@@ -130,7 +152,10 @@ impl<'a> Checker<'a> {
         };
         let mut scope = Scope {
             frames: vec![Frame {
-                context: Resolved { model: Some(scope), path: Vec::new() },
+                context: Resolved {
+                    model: Some(scope),
+                    path: Vec::new(),
+                },
                 item_locals: false,
                 key_local: false,
                 block_params: Vec::new(),
@@ -143,7 +168,8 @@ impl<'a> Checker<'a> {
     fn report(&mut self, place: Place<'_>, offset: usize, message: String, is_warning: bool) {
         let (line, column) = position_of(&place.section.text, offset);
         let (line, column) = place.section.to_file(line, column);
-        self.diagnostics.push(at(place.file, line, column, message, is_warning));
+        self.diagnostics
+            .push(at(place.file, line, column, message, is_warning));
     }
 
     fn walk<'v>(&mut self, template: &Template, place: Place<'a>, scope: &mut Scope<'v>) {
@@ -167,6 +193,8 @@ impl<'a> Checker<'a> {
                 TemplateElement::PartialExpression(dt) | TemplateElement::PartialBlock(dt) => {
                     self.partial(dt, start, place, scope);
                 }
+                // TODO: decorators, and so inline partials (`{{#*inline}}`), are only flagged:
+                // following them needs a model of the partials they define.
                 TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
                     self.report(
                         place,
@@ -189,9 +217,10 @@ impl<'a> Checker<'a> {
         scope: &mut Scope<'v>,
     ) {
         let end = tag_end(&place.section.text, start);
-        let mut cursor = start + 2;
+        let mut cursor = Cursor { at: start + 2, end };
         let name = ht.name.as_name().unwrap_or_default();
-        let is_call = !ht.params.is_empty() || !ht.hash.is_empty() || helpers::helper_spec(name).is_some();
+        let is_call =
+            !ht.params.is_empty() || !ht.hash.is_empty() || helpers::helper_spec(name).is_some();
         let shadows_field = ht.params.is_empty()
             && ht.hash.is_empty()
             && scope
@@ -201,7 +230,7 @@ impl<'a> Checker<'a> {
                 .and_then(|m| m.get(name))
                 .is_some();
         if is_call && shadows_field {
-            let offset = find_token(&place.section.text, cursor, end, name).unwrap_or(start);
+            let offset = find_token(&place.section.text, cursor.at, end, name).unwrap_or(start);
             let message = format!(
                 "`{name}` alone calls the helper `{name}`, not the field: write {{{{this.{name}}}}} \
                  to print the field, or {{{{{name} {name}}}}} to format it"
@@ -210,14 +239,14 @@ impl<'a> Checker<'a> {
             return;
         }
         if is_call {
-            self.call(ht, &mut cursor, end, false, place, scope);
+            self.call(ht, &mut cursor, false, place, scope);
             return;
         }
 
         let Parameter::Path(path) = &ht.name else {
             return;
         };
-        let offset = find_token(&place.section.text, cursor, end, name).unwrap_or(start);
+        let offset = find_token(&place.section.text, cursor.at, end, name).unwrap_or(start);
         let Some(resolved) = self.use_path(path, offset, false, place, scope) else {
             return;
         };
@@ -225,13 +254,17 @@ impl<'a> Checker<'a> {
             Some(Value::Object(_)) => self.report(
                 place,
                 offset,
-                format!("`{name}` is a group of fields and prints as `[object]`: name one of its fields"),
+                format!(
+                    "`{name}` is a group of fields and prints as `[object]`: name one of its fields"
+                ),
                 true,
             ),
             Some(Value::Array(_)) => self.report(
                 place,
                 offset,
-                format!("`{name}` is a list: print it with {{{{join {name}}}}} or {{{{#each {name}}}}}"),
+                format!(
+                    "`{name}` is a list: print it with {{{{join {name}}}}} or {{{{#each {name}}}}}"
+                ),
                 true,
             ),
             _ => {}
@@ -243,16 +276,16 @@ impl<'a> Checker<'a> {
     fn call<'v>(
         &mut self,
         ht: &HelperTemplate,
-        cursor: &mut usize,
-        end: usize,
+        cursor: &mut Cursor,
         is_block: bool,
         place: Place<'a>,
         scope: &mut Scope<'v>,
     ) -> Vec<Option<Resolved<'v>>> {
         let text = &place.section.text;
+        let end = cursor.end;
         let name = ht.name.as_name().unwrap_or_default().to_owned();
-        let name_at = find_token(text, *cursor, end, &name).unwrap_or(*cursor);
-        *cursor = name_at + name.len();
+        let name_at = find_token(text, cursor.at, end, &name).unwrap_or(cursor.at);
+        cursor.at = name_at + name.len();
 
         match helpers::helper_spec(&name) {
             None => {
@@ -260,7 +293,12 @@ impl<'a> Checker<'a> {
                     .map(|best| format!(" (did you mean `{best}`?)"))
                     .unwrap_or_default();
                 let what = if is_block { "block helper" } else { "helper" };
-                self.report(place, name_at, format!("unknown {what} `{name}`{hint}"), false);
+                self.report(
+                    place,
+                    name_at,
+                    format!("unknown {what} `{name}`{hint}"),
+                    false,
+                );
             }
             Some(spec) => {
                 if spec.block && !is_block {
@@ -287,8 +325,8 @@ impl<'a> Checker<'a> {
                 keys.sort();
                 for key in keys {
                     if !spec.options.contains(&key.as_str()) {
-                        let offset = find_token(text, name_at, end, &format!("{key}="))
-                            .unwrap_or(name_at);
+                        let offset =
+                            find_token(text, name_at, end, &format!("{key}=")).unwrap_or(name_at);
                         let message = match spec.options {
                             [] => format!("`{name}` takes no option `{key}=`"),
                             known => format!(
@@ -310,29 +348,35 @@ impl<'a> Checker<'a> {
                 "each" | "with" => has_inverse,
                 _ => false,
             };
-            resolved.push(self.param(&name, index, param, exempt, cursor, end, place, scope));
+            let arg = Arg {
+                helper: &name,
+                index,
+                exempt,
+            };
+            resolved.push(self.param(arg, param, cursor, place, scope));
         }
 
         let mut hash: Vec<(&String, &Parameter)> = ht.hash.iter().collect();
         hash.sort_by_key(|(key, _)| *key);
         for (key, value) in hash {
-            let mut from = find_token(text, name_at, end, &format!("{key}="))
-                .map_or(*cursor, |at| at + key.len() + 1);
-            self.param(&name, usize::MAX, value, false, &mut from, end, place, scope);
+            let at = find_token(text, name_at, end, &format!("{key}="))
+                .map_or(cursor.at, |at| at + key.len() + 1);
+            let arg = Arg {
+                helper: &name,
+                index: usize::MAX,
+                exempt: false,
+            };
+            self.param(arg, value, &mut Cursor { at, end }, place, scope);
         }
         resolved
     }
 
     /// One parameter of a helper call.
-    #[allow(clippy::too_many_arguments)]
     fn param<'v>(
         &mut self,
-        helper: &str,
-        index: usize,
+        arg: Arg<'_>,
         param: &Parameter,
-        exempt: bool,
-        cursor: &mut usize,
-        end: usize,
+        cursor: &mut Cursor,
         place: Place<'a>,
         scope: &mut Scope<'v>,
     ) -> Option<Resolved<'v>> {
@@ -340,30 +384,27 @@ impl<'a> Checker<'a> {
         match param {
             Parameter::Path(path) => {
                 let raw = param.as_name().unwrap_or_default();
-                let offset = find_token(text, *cursor, end, raw).unwrap_or(*cursor);
-                *cursor = offset + raw.len();
-                self.use_path(path, offset, exempt, place, scope)
+                let offset = find_token(text, cursor.at, cursor.end, raw).unwrap_or(cursor.at);
+                cursor.at = offset + raw.len();
+                self.use_path(path, offset, arg.exempt, place, scope)
             }
             Parameter::Literal(value) => {
-                let literal_at = literal_offset(text, *cursor, end, value);
+                let literal_at = literal_offset(text, cursor.at, cursor.end, value);
                 if let Some(offset) = literal_at {
-                    *cursor = offset + 1;
+                    cursor.at = offset + 1;
                 }
-                let offset = literal_at.unwrap_or(*cursor);
-                if let Some(problem) = literal_problem(helper, index, value) {
+                let offset = literal_at.unwrap_or(cursor.at);
+                if let Some(problem) = literal_problem(arg.helper, arg.index, value) {
                     self.report(place, offset, problem, false);
                 }
                 None
             }
             Parameter::Subexpression(sub) => {
-                if let Some(open) = text[*cursor..end].find('(') {
-                    *cursor += open + 1;
+                if let Some(open) = text.get(cursor.at..cursor.end).and_then(|t| t.find('(')) {
+                    cursor.at += open + 1;
                 }
-                match sub.as_element() {
-                    TemplateElement::Expression(inner) => {
-                        self.call(inner, cursor, end, false, place, scope);
-                    }
-                    _ => {}
+                if let TemplateElement::Expression(inner) = sub.as_element() {
+                    self.call(inner, cursor, false, place, scope);
                 }
                 None
             }
@@ -383,9 +424,11 @@ impl<'a> Checker<'a> {
         scope: &mut Scope<'v>,
     ) {
         let text = &place.section.text;
-        let end = tag_end(text, start);
-        let mut cursor = start + 2;
-        let args = self.call(ht, &mut cursor, end, true, place, scope);
+        let mut cursor = Cursor {
+            at: start + 2,
+            end: tag_end(text, start),
+        };
+        let args = self.call(ht, &mut cursor, true, place, scope);
         let first = args.into_iter().next().flatten();
         let name = ht.name.as_name().unwrap_or_default();
         let guard = first
@@ -410,7 +453,10 @@ impl<'a> Checker<'a> {
                     scope.frames.pop();
                 }
                 "with" => {
-                    let context = first.clone().unwrap_or(Resolved { model: None, path: Vec::new() });
+                    let context = first.clone().unwrap_or(Resolved {
+                        model: None,
+                        path: Vec::new(),
+                    });
                     let outer = scope.frames.last();
                     let mut frame = Frame {
                         context: context.clone(),
@@ -466,17 +512,30 @@ impl<'a> Checker<'a> {
         let end = tag_end(text, start);
         let name = dt.name.as_name().unwrap_or_default().to_owned();
         let name_at = find_token(text, start + 2, end, &name).unwrap_or(start);
-        let mut cursor = name_at + name.len();
+        let mut cursor = Cursor {
+            at: name_at + name.len(),
+            end,
+        };
 
         let mut context = None;
         for (index, param) in dt.params.iter().enumerate() {
-            let resolved = self.param(">", index, param, false, &mut cursor, end, place, scope);
+            let arg = Arg {
+                helper: ">",
+                index,
+                exempt: false,
+            };
+            let resolved = self.param(arg, param, &mut cursor, place, scope);
             if index == 0 {
                 context = Some(resolved);
             }
         }
         for value in dt.hash.values() {
-            self.param(">", usize::MAX, value, false, &mut cursor, end, place, scope);
+            let arg = Arg {
+                helper: ">",
+                index: usize::MAX,
+                exempt: false,
+            };
+            self.param(arg, value, &mut cursor, place, scope);
         }
 
         if let Some(body) = &dt.template {
@@ -504,10 +563,14 @@ impl<'a> Checker<'a> {
 
         let pushed = context.is_some() || !dt.hash.is_empty();
         if pushed {
-            // With hash options the partial sees a merged context this model does not follow.
+            // TODO: with hash options the partial sees its context merged with them; the model
+            // does not follow that merge, so such a partial is checked against "anything".
             let context = match context.flatten() {
                 Some(resolved) if dt.hash.is_empty() => resolved,
-                _ => Resolved { model: None, path: Vec::new() },
+                _ => Resolved {
+                    model: None,
+                    path: Vec::new(),
+                },
             };
             scope.frames.push(Frame {
                 context,
@@ -517,7 +580,10 @@ impl<'a> Checker<'a> {
             });
         }
         self.partial_stack.push(name);
-        let inner = Place { file: &file.path, section: &file.source.body };
+        let inner = Place {
+            file: &file.path,
+            section: &file.source.body,
+        };
         self.walk(template, inner, scope);
         self.partial_stack.pop();
         if pushed {
@@ -560,7 +626,11 @@ impl<'a> Checker<'a> {
                 );
                 self.report(place, offset, message, true);
             }
-            if let Some(index) = resolved.path.iter().find_map(|s| s.parse::<usize>().ok().filter(|i| *i > 0)) {
+            if let Some(index) = resolved
+                .path
+                .iter()
+                .find_map(|s| s.parse::<usize>().ok().filter(|i| *i > 0))
+            {
                 let message = format!(
                     "item {index} of a list exists only when the list has at least {} items",
                     index + 1
@@ -580,9 +650,18 @@ impl<'a> Checker<'a> {
         place: Place<'a>,
         scope: &Scope<'_>,
     ) {
-        let frame = scope.frames.len().checked_sub(level + 1).map(|i| &scope.frames[i]);
+        let frame = scope
+            .frames
+            .len()
+            .checked_sub(level + 1)
+            .map(|i| &scope.frames[i]);
         let Some(frame) = frame else {
-            self.report(place, offset, format!("`{raw}` climbs above the top of the template"), false);
+            self.report(
+                place,
+                offset,
+                format!("`{raw}` climbs above the top of the template"),
+                false,
+            );
             return;
         };
         let defined = match name {
@@ -641,7 +720,9 @@ fn resolve<'v>(segments: &[PathSeg], raw: &str, scope: &Scope<'v>) -> Result<Res
         (scope.frames[0].context.clone(), &names[..])
     } else {
         let Some(index) = scope.frames.len().checked_sub(ups + 1) else {
-            return Err(format!("`{raw}` climbs above the top of the template (too many `../`)"));
+            return Err(format!(
+                "`{raw}` climbs above the top of the template (too many `../`)"
+            ));
         };
         (scope.frames[index].context.clone(), &names[..])
     };
@@ -709,8 +790,14 @@ fn each_frame<'v>(list: Option<&Resolved<'v>>, block_param: Option<&BlockParam>)
     };
     let mut item_path = list.map(|r| r.path.clone()).unwrap_or_default();
     item_path.push(ANY_ITEM.to_owned());
-    let item = Resolved { model: item_model, path: item_path };
-    let any = Resolved { model: None, path: Vec::new() };
+    let item = Resolved {
+        model: item_model,
+        path: item_path,
+    };
+    let any = Resolved {
+        model: None,
+        path: Vec::new(),
+    };
 
     let mut block_params = Vec::new();
     match block_param {
@@ -723,7 +810,12 @@ fn each_frame<'v>(list: Option<&Resolved<'v>>, block_param: Option<&BlockParam>)
         }
         _ => {}
     }
-    Frame { context: item, item_locals: true, key_local, block_params }
+    Frame {
+        context: item,
+        item_locals: true,
+        key_local,
+        block_params,
+    }
 }
 
 /// The next node of an `{{else if …}}` chain, when `inverse` is one rather than a plain
@@ -742,10 +834,15 @@ fn chained<'t>(ht: &HelperTemplate, inverse: &'t Template) -> Option<&'t HelperT
 fn literal_problem(helper: &str, index: usize, value: &Value) -> Option<String> {
     let text = value.as_str();
     match (helper, index, text) {
-        ("money", 1, Some(code)) => format::format_money(rust_decimal::Decimal::ZERO, code, "en", false)
+        ("money", 1, Some(code)) => {
+            format::format_money(rust_decimal::Decimal::ZERO, code, "en", false)
+                .err()
+                .map(|e| e.to_string())
+        }
+        ("date", 1, Some(style)) => style
+            .parse::<format::DateStyle>()
             .err()
             .map(|e| e.to_string()),
-        ("date", 1, Some(style)) => style.parse::<format::DateStyle>().err().map(|e| e.to_string()),
         ("date" | "add_days", 0, Some(day)) => format::parse_date(day).err().map(|e| e.to_string()),
         ("money" | "decimal" | "nonzero", 0, Some(amount)) => {
             format::parse_amount(amount).err().map(|e| e.to_string())
@@ -756,7 +853,9 @@ fn literal_problem(helper: &str, index: usize, value: &Value) -> Option<String> 
 
 /// The offset just after the `{{` … `}}` tag that starts at `start`.
 fn tag_end(text: &str, start: usize) -> usize {
-    text[start..].find("}}").map_or(text.len(), |i| start + i + 2)
+    text[start..]
+        .find("}}")
+        .map_or(text.len(), |i| start + i + 2)
 }
 
 fn is_path_char(c: char) -> bool {
@@ -766,17 +865,24 @@ fn is_path_char(c: char) -> bool {
 /// The first occurrence of `token` in `text[from..to]` that stands on its own (not part of a
 /// longer name).
 fn find_token(text: &str, from: usize, to: usize, token: &str) -> Option<usize> {
+    let to = to.min(text.len());
     if token.is_empty() || from >= to {
         return None;
     }
-    let window = &text[from..to.min(text.len())];
+    let window = text.get(from..to)?;
     let mut search = 0;
     while let Some(found) = window[search..].find(token) {
         let begin = search + found;
         let finish = begin + token.len();
-        let before_ok = window[..begin].chars().next_back().is_none_or(|c| !is_path_char(c));
+        let before_ok = window[..begin]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_path_char(c));
         let after_ok = token.ends_with('=')
-            || window[finish..].chars().next().is_none_or(|c| !is_path_char(c));
+            || window[finish..]
+                .chars()
+                .next()
+                .is_none_or(|c| !is_path_char(c));
         if before_ok && after_ok {
             return Some(from + begin);
         }
@@ -847,8 +953,11 @@ fn is_else(body: &str) -> bool {
     if body == "^" {
         return true;
     }
-    body.strip_prefix("else")
-        .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_whitespace() || c == '~'))
+    body.strip_prefix("else").is_some_and(|rest| {
+        rest.chars()
+            .next()
+            .is_none_or(|c| c.is_whitespace() || c == '~')
+    })
 }
 
 #[cfg(test)]
@@ -869,24 +978,5 @@ mod tests {
         let text = "{{money case.balance_x case.balance}}";
         let at = find_token(text, 0, text.len(), "case.balance").unwrap();
         assert_eq!(&text[at..at + 13], "case.balance}");
-    }
-}
-
-#[cfg(test)]
-mod scratch {
-    #[test]
-    fn scratch_dump() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let store = super::super::TemplateStore::load(&dir).unwrap_or_else(|d| panic!("{d:#?}"));
-        for lang in store.languages() {
-            let ctx = super::super::sample_context(&lang);
-            for name in store.names(&lang) {
-                match store.render(&lang, &name, &ctx) {
-                    Ok(r) => println!("===== {lang}/{name}\n[{:?}]\n{}\n", r.subject, r.body),
-                    Err(e) => println!("===== {lang}/{name} ERROR {e}"),
-                }
-            }
-        }
-        for d in store.check() { println!("{d}"); }
     }
 }

@@ -211,3 +211,140 @@ const ES_MONTHS: [&str; 12] = [
     "noviembre",
     "diciembre",
 ];
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn money(amount: Decimal, currency: &str, lang: &str) -> String {
+        format_money(amount, currency, lang, false).expect("formats")
+    }
+
+    #[test]
+    fn french_money_groups_thousands_with_a_narrow_no_break_space() {
+        assert_eq!(money(dec!(1234.56), "EUR", "fr"), "1\u{202f}234,56\u{a0}€");
+        assert_eq!(
+            money(dec!(1234567.8), "EUR", "fr"),
+            "1\u{202f}234\u{202f}567,80\u{a0}€"
+        );
+        assert_eq!(money(dec!(999.999), "EUR", "fr"), "1\u{202f}000,00\u{a0}€");
+    }
+
+    #[test]
+    fn english_money_puts_the_symbol_first() {
+        assert_eq!(money(dec!(1234.56), "EUR", "en"), "€1,234.56");
+        assert_eq!(money(dec!(1234.56), "GBP", "en"), "£1,234.56");
+        assert_eq!(money(dec!(1234.56), "CHF", "en"), "CHF\u{a0}1,234.56");
+    }
+
+    #[test]
+    fn spanish_money_groups_with_dots() {
+        assert_eq!(money(dec!(1234.56), "EUR", "es"), "1.234,56\u{a0}€");
+        assert_eq!(money(dec!(123), "EUR", "es"), "123,00\u{a0}€");
+    }
+
+    #[test]
+    fn negative_and_zero_amounts() {
+        assert_eq!(money(dec!(-1234.5), "EUR", "fr"), "-1\u{202f}234,50\u{a0}€");
+        assert_eq!(money(dec!(-1234.5), "EUR", "en"), "-€1,234.50");
+        assert_eq!(money(dec!(0), "EUR", "en"), "€0.00");
+        assert_eq!(
+            money(dec!(-0.001), "EUR", "fr"),
+            "0,00\u{a0}€",
+            "no minus on a rounded zero"
+        );
+    }
+
+    #[test]
+    fn yen_has_no_decimals_and_dinar_three() {
+        assert_eq!(money(dec!(1234.56), "JPY", "en"), "¥1,235");
+        assert_eq!(money(dec!(1234), "JPY", "fr"), "1\u{202f}234\u{a0}¥");
+        assert_eq!(money(dec!(1.2345), "KWD", "en"), "KWD\u{a0}1.235");
+    }
+
+    #[test]
+    fn halves_round_away_from_zero() {
+        assert_eq!(money(dec!(0.125), "EUR", "en"), "€0.13");
+        assert_eq!(money(dec!(-0.125), "EUR", "en"), "-€0.13");
+    }
+
+    #[test]
+    fn plain_money_uses_ordinary_spaces_only() {
+        let text = format_money(dec!(1234.56), "EUR", "fr", true).expect("formats");
+        assert_eq!(text, "1 234,56 €");
+    }
+
+    #[test]
+    fn an_unknown_currency_is_an_error() {
+        assert_eq!(
+            format_money(dec!(1), "EURO", "fr", false),
+            Err(FormatError::UnknownCurrency("EURO".to_owned()))
+        );
+        assert_eq!(
+            money(dec!(1), "eur", "en"),
+            "€1.00",
+            "codes are read case-blind"
+        );
+    }
+
+    #[test]
+    fn other_languages_format_the_english_way() {
+        assert_eq!(money(dec!(1234.56), "EUR", "de"), "€1,234.56");
+        let day = NaiveDate::from_ymd_opt(2026, 3, 15).expect("a date");
+        assert_eq!(format_date(day, "de", DateStyle::Short), "15 March 2026");
+    }
+
+    #[test]
+    fn dates_by_locale() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 15).expect("a date");
+        assert_eq!(format_date(day, "fr", DateStyle::Short), "15/03/2026");
+        assert_eq!(format_date(day, "en", DateStyle::Short), "15 March 2026");
+        assert_eq!(format_date(day, "es", DateStyle::Short), "15/03/2026");
+        assert_eq!(format_date(day, "fr", DateStyle::Long), "15 mars 2026");
+        assert_eq!(format_date(day, "en", DateStyle::Long), "15 March 2026");
+        assert_eq!(
+            format_date(day, "es", DateStyle::Long),
+            "15 de marzo de 2026"
+        );
+    }
+
+    #[test]
+    fn the_first_of_the_month_is_written_1er_in_french() {
+        let day = NaiveDate::from_ymd_opt(2026, 8, 1).expect("a date");
+        assert_eq!(format_date(day, "fr", DateStyle::Long), "1er août 2026");
+        assert_eq!(format_date(day, "fr", DateStyle::Short), "01/08/2026");
+        assert_eq!(
+            format_date(day, "es", DateStyle::Long),
+            "1 de agosto de 2026"
+        );
+    }
+
+    #[test]
+    fn a_date_time_gives_its_local_date_not_the_utc_one() {
+        let day = parse_date("2026-03-15T23:30:00-05:00").expect("parses");
+        assert_eq!(day, NaiveDate::from_ymd_opt(2026, 3, 15).expect("a date"));
+        assert_eq!(parse_date(" 2026-03-15 "), Ok(day));
+        assert!(matches!(
+            parse_date("15/03/2026"),
+            Err(FormatError::BadDate(_))
+        ));
+    }
+
+    #[test]
+    fn numbers_keep_their_decimals() {
+        assert_eq!(format_number(dec!(1234.5), "fr", false), "1\u{202f}234,5");
+        assert_eq!(format_number(dec!(-1234), "en", false), "-1,234");
+        assert_eq!(format_number(dec!(12.75), "es", false), "12,75");
+    }
+
+    #[test]
+    fn amounts_are_read_as_decimals() {
+        assert_eq!(parse_amount("1234.50"), Ok(dec!(1234.50)));
+        assert!(matches!(
+            parse_amount("1 234,50"),
+            Err(FormatError::BadAmount(_))
+        ));
+    }
+}

@@ -357,7 +357,11 @@ mod tests {
         let mut fields = Vec::new();
         collect_item_fields(&scope, false, &mut fields);
         for spec in HELPERS.iter().filter(|s| s.name != "date") {
-            assert!(!fields.iter().any(|f| f == spec.name), "`{}` is a field too", spec.name);
+            assert!(
+                !fields.iter().any(|f| f == spec.name),
+                "`{}` is a field too",
+                spec.name
+            );
         }
     }
 

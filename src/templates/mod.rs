@@ -27,7 +27,8 @@ pub struct Rendered {
     pub body: String,
 }
 
-/// A problem found in a template file, at a 1-based line and column of that file.
+/// A problem found in a template file, at a 1-based line and column of that file (line and
+/// column 0 when it concerns the whole file or folder, such as a misplaced file).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TemplateDiagnostic {
     pub file: PathBuf,

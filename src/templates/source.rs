@@ -119,3 +119,47 @@ pub(crate) fn position_of(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_without_header_is_all_body() {
+        let split = split("Hello\n{{x}}\n").expect("splits");
+        assert!(split.subject.is_none());
+        assert_eq!(split.body.text, "Hello\n{{x}}\n");
+        assert_eq!(split.body.to_file(2, 3), (2, 3));
+    }
+
+    #[test]
+    fn the_subject_header_is_followed_by_a_blank_line_and_the_body() {
+        let split = split("subject:  Hi {{a}}  \r\n\r\nBody {{b}}\n").expect("splits");
+        let subject = split.subject.expect("a subject");
+        assert_eq!(subject.text, "Hi {{a}}");
+        assert_eq!(
+            subject.to_file(1, 4),
+            (1, 14),
+            "`{{a}}` is at column 14 of the file"
+        );
+        assert_eq!(split.body.text, "Body {{b}}\n");
+        assert_eq!(split.body.to_file(1, 6), (3, 6));
+    }
+
+    #[test]
+    fn a_header_without_blank_line_or_text_is_refused() {
+        let err = split("subject: Hi\nBody\n").expect_err("no blank line");
+        assert_eq!((err.line, err.column), (2, 1));
+        let err = split("subject:   \n\nBody\n").expect_err("empty subject");
+        assert_eq!((err.line, err.column), (1, 9));
+    }
+
+    #[test]
+    fn offsets_and_positions_count_characters_not_bytes() {
+        let text = "é1\nàb{{x}}";
+        let offset = offset_of(text, 2, 3);
+        assert_eq!(&text[offset..offset + 2], "{{");
+        assert_eq!(position_of(text, offset), (2, 3));
+        assert_eq!(offset_of(text, 9, 1), text.len());
+    }
+}
