@@ -186,12 +186,17 @@ fn main() -> ExitCode {
     };
 
     println!(
-        "relance engine benchmark: {} {} on {} ({} timeline entries, ends {})",
+        "relance engine benchmark: {} {} on {} ({} timeline entries, ends {}{})",
         scenario.name,
         scenario.version,
         CASE_FILE,
         timeline.entries.len(),
-        timeline.instance.status.name()
+        timeline.instance.status.name(),
+        timeline
+            .instance
+            .outcome
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default()
     );
     println!(
         "{} samples per line after a {} ms warm-up; times are per call\n",
@@ -226,14 +231,14 @@ fn main() -> ExitCode {
     });
     run("facts: build the scope (wake)", &mut || {
         let f = engine::condition_facts(black_box(&inst), None, cond_now);
-        black_box(f).scope.len() > 0
+        !black_box(f).scope.is_empty()
     });
     let Input::Event(payment_event) = &payment else {
         return fail("payment", "not an event");
     };
     run("facts: build the scope (event)", &mut || {
         let f = engine::condition_facts(black_box(&inst), Some(payment_event), cond_now);
-        black_box(f).scope.len() > 0
+        !black_box(f).scope.is_empty()
     });
     run("condition light: build facts + Rhai", &mut || {
         let mut f = engine::condition_facts(black_box(&inst), None, cond_now);
