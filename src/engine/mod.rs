@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 
 use crate::money::RateTable;
-use crate::rules::Rules;
+use crate::rules::{Facts, Rules};
 use crate::scenario::Scenario;
 
 /// What wakes an instance.
@@ -107,4 +107,12 @@ pub fn step(
     now: DateTime<Utc>,
 ) -> Result<Transition, EngineError> {
     shared().step(instance, scenario, input, now)
+}
+
+/// The condition scope the engine builds for `instance` at `now`, with
+/// `event` bound inside an event handler. Every condition evaluation in a
+/// step builds one; it is public so that benchmarks and tools can measure
+/// and inspect exactly what a condition sees.
+pub fn condition_facts(instance: &Instance, event: Option<&Event>, now: DateTime<Utc>) -> Facts {
+    facts::build(instance, event, now)
 }
