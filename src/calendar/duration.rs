@@ -9,13 +9,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Days, Months, NaiveDate, TimeDelta, TimeZone};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Calendar;
 use super::zone;
 
 /// The unit of a [`Duration`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// `h`: exact hours of elapsed time.
@@ -280,18 +279,7 @@ fn unknown_unit(suffix: &str) -> String {
     format!("unknown unit \"{suffix}\": {UNITS}{hint}")
 }
 
-impl Serialize for Duration {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+super::serde_as_text!(Duration);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,26 @@
 //! and DST changes, and when a sending window next opens in a debtor's zone. It is pure: no
 //! clock, no I/O, no knowledge of cases or scenarios.
 
+/// Serializes a type through its `Display` and reads it back through its
+/// `FromStr`, so that YAML and JSON hold the text an author writes ("5bd").
+macro_rules! serde_as_text {
+    ($ty:ty) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use serde_as_text;
+
 mod business;
 mod country;
 mod duration;

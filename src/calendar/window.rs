@@ -7,7 +7,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Calendar;
 use super::zone;
@@ -211,18 +210,7 @@ fn parse_time(s: &str, at: usize, is_end: bool) -> Result<(NaiveTime, usize), Wi
     Ok((time, after))
 }
 
-impl Serialize for Window {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Window {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+super::serde_as_text!(Window);
 
 #[cfg(test)]
 mod tests {
