@@ -44,7 +44,8 @@ pub enum Command {
     },
     /// Run a case through a scenario in virtual time and print its timeline.
     Simulate {
-        /// The scenario file.
+        /// The scenario file, or a folder of scenarios: then the first (by
+        /// file name) whose `applies:` holds for the case runs.
         scenario: PathBuf,
         /// The case file (client, debtor, invoices, optional events).
         #[arg(long = "case")]
@@ -322,10 +323,19 @@ fn simulate_cmd(
         rates: &table,
     };
 
-    let name = scenario_path.display().to_string();
-    let text = std::fs::read_to_string(scenario_path).with_context(|| format!("reading {name}"))?;
-    let default_templates = scenario_path
-        .parent()
+    let scenario_files = if scenario_path.is_dir() {
+        let mut files = Vec::new();
+        files_below(scenario_path, &["yaml", "yml"], &mut files);
+        files
+    } else {
+        vec![scenario_path.to_path_buf()]
+    };
+    let folder = if scenario_path.is_dir() {
+        Some(scenario_path)
+    } else {
+        scenario_path.parent()
+    };
+    let default_templates = folder
         .and_then(Path::parent)
         .map(|p| p.join("templates"))
         .filter(|p| p.is_dir());
@@ -333,13 +343,23 @@ fn simulate_cmd(
         .and_then(|p| TemplateStore::load(&p).ok())
         .map(Store);
     let lookup = store.as_ref().map(|s| s as &dyn TemplateLookup);
-    let loaded = scenario::load_checked(&rules, &name, &text, lookup);
     let mut sources = BTreeMap::new();
-    sources.insert(name, text);
-    print_diagnostics(&loaded.diagnostics, &sources);
-    let Some(scenario) = loaded.scenario else {
+    let mut scenarios = Vec::new();
+    let mut failed = false;
+    for file in &scenario_files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
+        let loaded = scenario::load_checked(&rules, &name, &text, lookup);
+        sources.insert(name, text);
+        print_diagnostics(&loaded.diagnostics, &sources);
+        match loaded.scenario {
+            Some(s) => scenarios.push(s),
+            None => failed = true,
+        }
+    }
+    if failed {
         return Ok(1);
-    };
+    }
 
     let case_name = case_path.display().to_string();
     let case_text =
@@ -367,12 +387,23 @@ fn simulate_cmd(
     }
 
     let opened = simulate::opened_at(&case_file);
+    let Some(scenario) = engine.choose(&scenarios, &case_file.case, opened)? else {
+        eprintln!(
+            "error: no scenario in {} applies to case {}: each `applies:` rule is false",
+            scenario_path.display(),
+            case_file.case.id
+        );
+        return Ok(1);
+    };
+    if scenarios.len() > 1 {
+        eprintln!("scenario: {} ({})", scenario.name, scenario.file);
+    }
     let tz = case_file.case.debtor.timezone;
     let until = match until {
         Some(d) => simulate::end_of_day(tz, d),
         None => opened + chrono::Duration::days(simulate::DEFAULT_HORIZON_DAYS),
     };
-    let timeline = simulate::run(&engine, &scenario, case_file.case, &events, opened, until)?;
+    let timeline = simulate::run(&engine, scenario, case_file.case, &events, opened, until)?;
     match format {
         Format::Table => print!("{}", timeline.to_table()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&timeline.to_json())?),

@@ -51,6 +51,19 @@ pub enum EngineError {
     BadCase { case: String, reason: String },
 }
 
+/// Why a scenario's `applies:` rule could not be decided for a case.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Case(#[from] EngineError),
+    #[error("scenario `{scenario}`, `applies` on line {line}: {message}")]
+    Rule {
+        scenario: String,
+        line: usize,
+        message: String,
+    },
+}
+
 /// The engine with its two read-only companions: the Rhai sandbox and the
 /// ECB rate table.
 #[derive(Clone, Copy)]
@@ -79,6 +92,43 @@ impl<'a> Engine<'a> {
         now: DateTime<Utc>,
     ) -> Result<Transition, EngineError> {
         run::start(self, scenario, case, now)
+    }
+
+    /// Whether `scenario`'s `applies:` rule holds for `case` (a scenario
+    /// without one applies to every case).
+    pub fn applies(
+        &self,
+        scenario: &Scenario,
+        case: &Case,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ApplyError> {
+        let Some(rule) = &scenario.applies else {
+            return Ok(true);
+        };
+        let instance = run::new_instance(scenario, case.clone(), now)?;
+        let mut facts = facts::build(&instance, None, now);
+        self.rules
+            .eval_bool(&rule.expr, &mut facts)
+            .map_err(|err| ApplyError::Rule {
+                scenario: scenario.name.clone(),
+                line: rule.line,
+                message: err.message,
+            })
+    }
+
+    /// The first scenario, in the order given, whose `applies:` holds.
+    pub fn choose<'s>(
+        &self,
+        scenarios: &'s [Scenario],
+        case: &Case,
+        now: DateTime<Utc>,
+    ) -> Result<Option<&'s Scenario>, ApplyError> {
+        for scenario in scenarios {
+            if self.applies(scenario, case, now)? {
+                return Ok(Some(scenario));
+            }
+        }
+        Ok(None)
     }
 
     /// Moves the instance by one input.

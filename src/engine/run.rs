@@ -20,12 +20,12 @@ use crate::scenario::{
 /// Most steps one call may process, so that a `goto` loop cannot spin.
 const MAX_STEPS_PER_CALL: usize = 256;
 
-pub(super) fn start(
-    engine: &Engine<'_>,
+/// A fresh instance of `sc` for `case`, before any step.
+pub(super) fn new_instance(
     sc: &Scenario,
     mut case: Case,
     now: DateTime<Utc>,
-) -> Result<Transition, EngineError> {
+) -> Result<Instance, EngineError> {
     let Some(currency) = case.currency() else {
         return Err(EngineError::BadCase {
             case: case.id,
@@ -81,6 +81,16 @@ pub(super) fn start(
         proceeding: false,
         actions_emitted: 0,
     };
+    Ok(instance)
+}
+
+pub(super) fn start(
+    engine: &Engine<'_>,
+    sc: &Scenario,
+    case: Case,
+    now: DateTime<Utc>,
+) -> Result<Transition, EngineError> {
+    let instance = new_instance(sc, case, now)?;
     let mut tx = Tx::new(engine, sc, instance, now);
     tx.note(
         EntryKind::Started,
