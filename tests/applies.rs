@@ -55,7 +55,7 @@ fn the_first_matching_scenario_wins_and_none_may_match() {
         .collect();
     assert_eq!(chosen("examples/case-fr-company.yaml", &spain_only), None);
 
-    let mut reversed = all.clone();
+    let mut reversed = all;
     reversed.reverse();
     assert_eq!(
         chosen("examples/case-es-company.yaml", &reversed).as_deref(),
