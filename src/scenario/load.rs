@@ -276,7 +276,10 @@ impl<'a> Cx<'a> {
             Value::Bool(b) => b.to_string(),
             _ => self.text(node, what)?,
         };
-        match self.rules.compile(&text, extra) {
+        // A block scalar keeps its final line break; Rhai would place an
+        // "incomplete" error on the line after it, past the end of the value.
+        let text = text.trim_end();
+        match self.rules.compile(text, extra) {
             Ok(expr) => Some(Condition {
                 expr,
                 line: node.pos.line,
