@@ -192,11 +192,22 @@ pub(super) fn fields_of(object: &str, extra: &[&str]) -> Option<&'static [&'stat
 }
 
 /// `", did you mean `x`?"` when a candidate is close enough, else "".
+///
+/// Close enough is a Jaro-Winkler similarity above 0.8, or one edit away
+/// (a swap of two neighbours counts as one edit) for names of three letters
+/// or more, so that short slips such as `edn` for `end` are caught too. The
+/// fewest edits win, then the highest similarity.
 pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     candidates
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!(", did you mean `{c}`?"))
+        .map(|c| {
+            (
+                strsim::osa_distance(name, c),
+                strsim::jaro_winkler(name, c),
+                c,
+            )
+        })
+        .filter(|(edits, score, _)| *score > 0.8 || (*edits <= 1 && name.chars().count() >= 3))
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| format!(", did you mean `{c}`?"))
         .unwrap_or_default()
 }

@@ -285,10 +285,10 @@ impl<'a> Cx<'a> {
             Value::Bool(b) => b.to_string(),
             _ => self.text(node, what)?,
         };
-        // A block scalar ends with a newline; trimming it keeps an
-        // "incomplete" error on the expression's own last line.
-        let text = text.trim_end().to_string();
-        match self.rules.compile(&text, extra) {
+        // A block scalar keeps its final line break; Rhai would place an
+        // "incomplete" error on the line after it, past the end of the value.
+        let text = text.trim_end();
+        match self.rules.compile(text, extra) {
             Ok(expr) => Some(Condition {
                 expr,
                 line: node.pos.line,
