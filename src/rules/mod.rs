@@ -29,6 +29,10 @@ pub const MAX_STRING_SIZE: usize = 16 * 1024;
 /// Largest array or map a condition may build.
 pub const MAX_COLLECTION_SIZE: usize = 4096;
 
+/// Standard Rhai functions a condition may not call: they block or read the
+/// clock.
+const FORBIDDEN_FUNCTIONS: &[&str] = &["sleep", "timestamp", "elapsed"];
+
 /// A condition that does not compile or does not evaluate.
 ///
 /// `line` and `column` are 1-based and relative to the expression's own text
@@ -159,6 +163,7 @@ impl Rules {
             .set_max_map_size(MAX_COLLECTION_SIZE)
             .set_strict_variables(true)
             .set_allow_looping(false)
+            .set_allow_anonymous_fn(false)
             .set_allow_shadowing(false);
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
@@ -182,11 +187,15 @@ impl Rules {
             })
         });
 
+        // `sleep` would hold an engine thread for as long as the condition
+        // asks, and `timestamp` reads the wall clock: neither is bounded or
+        // deterministic, so the checker treats them as unknown.
         let known_functions = engine
             .gen_fn_signatures(true)
             .iter()
             .filter_map(|sig| sig.split('(').next())
             .map(|name| name.trim().trim_start_matches("get$").to_string())
+            .filter(|name| !FORBIDDEN_FUNCTIONS.contains(&name.as_str()))
             .collect();
 
         Rules {
@@ -231,6 +240,7 @@ impl Rules {
             };
             match expr {
                 rhai::Expr::FnCall(call, pos) => self.check_function(call, *pos, &mut problems),
+                rhai::Expr::MethodCall(call, pos) => self.check_function(call, *pos, &mut problems),
                 rhai::Expr::Dot(dot, _, _) => {
                     if let (rhai::Expr::Variable(var, _, _), rhai::Expr::Property(prop, pos)) =
                         (&dot.lhs, &dot.rhs)
