@@ -253,6 +253,33 @@ mod rhai_in_yaml {
     }
 
     #[test]
+    fn a_condition_that_does_not_compile_points_inside_a_single_quoted_scalar() {
+        let src = with_steps("      - id: first\n        when: 'balance >'\n");
+        let d = the_error(&src);
+        assert_at(&d, 8, 25, &["in `when`"]);
+    }
+
+    #[test]
+    fn escapes_in_a_quoted_scalar_are_counted_as_written() {
+        // `        when: "debtor.kind == \"company\" && balanse > 0"`: the value's text
+        // starts at column 16; 28 characters of text come before `balanse`, and the two
+        // backslashes among them push it to column 16 + 28 + 2 = 46.
+        let src = with_steps(
+            "      - id: first\n        when: \"debtor.kind == \\\"company\\\" && balanse > 0\"\n",
+        );
+        let d = the_error(&src);
+        assert_at(&d, 8, 46, &["unknown variable `balanse`"]);
+
+        // `''` is one quote in a single-quoted scalar: 25 characters of text, 26 written,
+        // come before `balanse`, at column 16 + 26 = 42.
+        let src = with_steps(
+            "      - id: first\n        when: 'debtor.kind == \"it''s\" && balanse > 0'\n",
+        );
+        let d = the_error(&src);
+        assert_at(&d, 8, 42, &["unknown variable `balanse`"]);
+    }
+
+    #[test]
     fn a_condition_that_does_not_compile_points_inside_a_block_scalar() {
         // The block's text starts on line 9 at column 11.
         let src = with_steps("      - id: first\n        when: |\n          balance >\n");
