@@ -559,9 +559,8 @@ stages:
     }
 }
 
-/// Mistakes the loader finds are all reported in one run. The cross-step checks (duplicate
-/// ids, `goto` targets, templates, `set:` variables, reachability) run once the file loads
-/// without error, so they are not part of this list.
+/// Mistakes in single values and cross-step mistakes (a `goto` to nowhere, a missing
+/// template) are all reported in one run, in file order.
 #[test]
 fn all_errors_are_reported_at_once_in_file_order() {
     let src = with_steps(
@@ -574,6 +573,9 @@ fn all_errors_are_reported_at_once_in_file_order() {
         send: { channel: emial, template: reminder }
       - id: fourth
         end: payed
+      - id: fifth
+        goto: nowhere
+        send: { channel: email, template: missing }
 ",
     ) + "on:\n  paymnet.received: { end: paid }\n";
     let loaded = load(&src);
@@ -583,7 +585,9 @@ fn all_errors_are_reported_at_once_in_file_order() {
         (12, 15, "`balanse`"),
         (13, 26, "`emial`"),
         (15, 14, "`payed`"),
-        (17, 3, "`paymnet.received`"),
+        (17, 15, "`nowhere`"),
+        (18, 43, "`missing`"),
+        (20, 3, "`paymnet.received`"),
     ];
     let errs = errors(&loaded);
     assert_eq!(errs.len(), expected.len(), "{:#?}", loaded.diagnostics);

@@ -98,6 +98,16 @@ pub struct Loaded {
 
 /// Loads a scenario from its text. `file` names it in diagnostics.
 pub fn load(rules: &Rules, file: &str, source: &str) -> Loaded {
+    let mut loaded = load_partial(rules, file, source);
+    if loaded.diagnostics.iter().any(Diagnostic::is_error) {
+        loaded.scenario = None;
+    }
+    loaded
+}
+
+/// Like [`load`], but keeps what could be read even when there are errors
+/// (the parts in error left out), so that the checker can still look at it.
+pub(super) fn load_partial(rules: &Rules, file: &str, source: &str) -> Loaded {
     let root = match yaml::parse(source) {
         Ok(root) => root,
         Err(err) => {
@@ -114,9 +124,8 @@ pub fn load(rules: &Rules, file: &str, source: &str) -> Loaded {
         diags: Vec::new(),
     };
     let scenario = cx.scenario(&root);
-    let failed = cx.diags.iter().any(Diagnostic::is_error);
     Loaded {
-        scenario: if failed { None } else { scenario },
+        scenario,
         diagnostics: cx.diags,
     }
 }

@@ -21,18 +21,21 @@ use crate::rules::Rules;
 
 /// Loads and checks a scenario in one go: the scenario when it has no
 /// error, and every diagnostic, sorted.
+///
+/// The whole-scenario checks also run when loading found errors, on what
+/// could be read, so that one run reports every mistake.
 pub fn load_checked(
     rules: &Rules,
     file: &str,
     source: &str,
     templates: Option<&dyn TemplateLookup>,
 ) -> Loaded {
-    let mut loaded = load(rules, file, source);
+    let mut loaded = load::load_partial(rules, file, source);
     if let Some(scenario) = &loaded.scenario {
         loaded.diagnostics.extend(check(scenario, templates));
-        if loaded.diagnostics.iter().any(Diagnostic::is_error) {
-            loaded.scenario = None;
-        }
+    }
+    if loaded.diagnostics.iter().any(Diagnostic::is_error) {
+        loaded.scenario = None;
     }
     sort_diagnostics(&mut loaded.diagnostics);
     loaded
