@@ -159,6 +159,19 @@ fn drive(
     opened: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Run {
+    drive_with(sc, case, events, opened, until, false)
+}
+
+/// [`drive`], optionally storing and reloading the instance as JSON between calls, as a
+/// durable runtime does.
+fn drive_with(
+    sc: &Scenario,
+    case: Case,
+    events: &[Event],
+    opened: DateTime<Utc>,
+    until: DateTime<Utc>,
+    through_json: bool,
+) -> Run {
     let engine = shared();
     let mut events: Vec<&Event> = events.iter().collect();
     events.sort_by_key(|e| e.at);
@@ -184,6 +197,10 @@ fn drive(
         };
         if now > until {
             break;
+        }
+        if through_json {
+            let stored = serde_json::to_string(&run.instance).expect("an instance serializes");
+            run.instance = serde_json::from_str(&stored).expect("a stored instance reloads");
         }
         let t = engine
             .step(&run.instance, sc, &input, now.max(opened))
@@ -328,6 +345,34 @@ mod determinism {
 
             let keys: BTreeSet<&str> = a.actions.iter().map(|x| x.key.as_str()).collect();
             prop_assert_eq!(keys.len(), a.actions.len(), "idempotency keys are unique");
+            prop_assert_eq!(a.journal[0].kind, EntryKind::Started);
+        }
+
+        #[test]
+        fn storing_and_reloading_the_instance_between_steps_changes_nothing(
+            cents in 1i64..5_000_000,
+            due_day in 0i64..500,
+            contacts in contacts(),
+            raw_events in events(),
+        ) {
+            let sc = b2b_france();
+            let due = date("2025-01-01") + Duration::days(due_day);
+            let c = case(
+                DebtorKind::Company,
+                contacts,
+                vec![invoice("F-1", due - Duration::days(30), due, Decimal::new(cents, 2))],
+            );
+            let opened = Paris
+                .from_local_datetime(&(due - Duration::days(30)).and_hms_opt(0, 0, 0).unwrap())
+                .earliest()
+                .unwrap()
+                .with_timezone(&Utc);
+            let evs: Vec<Event> = raw_events.into_iter().map(|e| make_event(opened, e)).collect();
+            let until = opened + Duration::days(400);
+
+            let in_memory = drive_with(&sc, c.clone(), &evs, opened, until, false);
+            let stored = drive_with(&sc, c, &evs, opened, until, true);
+            prop_assert_eq!(in_memory, stored);
         }
     }
 }
