@@ -28,7 +28,7 @@ pub(super) fn start(
 ) -> Result<Transition, EngineError> {
     let Some(currency) = case.currency() else {
         return Err(EngineError::BadCase {
-            case: case.id.clone(),
+            case: case.id,
             reason: "it has no invoice".into(),
         });
     };

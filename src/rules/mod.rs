@@ -70,9 +70,9 @@ impl RuleError {
         Self::at(message, pos)
     }
 
-    fn from_eval(err: Box<EvalAltResult>) -> Self {
+    fn from_eval(err: EvalAltResult) -> Self {
         let pos = err.position();
-        let message = match *err {
+        let message = match err {
             EvalAltResult::ErrorTooManyOperations(..) => format!(
                 "condition stopped after {MAX_OPERATIONS} operations: it does too much work"
             ),
@@ -295,7 +295,7 @@ impl Rules {
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut facts.scope, &expr.ast);
         facts.history = HISTORY.with(|h| std::mem::take(&mut *h.borrow_mut()));
-        result.map_err(RuleError::from_eval)
+        result.map_err(|err| RuleError::from_eval(*err))
     }
 }
 

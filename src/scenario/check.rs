@@ -106,10 +106,8 @@ fn sends(scenario: &Scenario) -> Vec<(&Send, Option<&Task>)> {
             for action in &step.actions {
                 match action {
                     Action::Send(send) => all.push((send, None)),
-                    Action::Task(task) => {
-                        if task.template.is_some() {
-                            all.push((&DUMMY_SEND, Some(task)));
-                        }
+                    Action::Task(task) if task.template.is_some() => {
+                        all.push((&DUMMY_SEND, Some(task)));
                     }
                     _ => {}
                 }
