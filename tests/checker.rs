@@ -253,6 +253,33 @@ mod rhai_in_yaml {
     }
 
     #[test]
+    fn a_condition_that_does_not_compile_points_inside_a_single_quoted_scalar() {
+        let src = with_steps("      - id: first\n        when: 'balance >'\n");
+        let d = the_error(&src);
+        assert_at(&d, 8, 25, &["in `when`"]);
+    }
+
+    #[test]
+    fn escapes_in_a_quoted_scalar_are_counted_as_written() {
+        // `        when: "debtor.kind == \"company\" && balanse > 0"`: the value's text
+        // starts at column 16; 28 characters of text come before `balanse`, and the two
+        // backslashes among them push it to column 16 + 28 + 2 = 46.
+        let src = with_steps(
+            "      - id: first\n        when: \"debtor.kind == \\\"company\\\" && balanse > 0\"\n",
+        );
+        let d = the_error(&src);
+        assert_at(&d, 8, 46, &["unknown variable `balanse`"]);
+
+        // `''` is one quote in a single-quoted scalar: 25 characters of text, 26 written,
+        // come before `balanse`, at column 16 + 26 = 42.
+        let src = with_steps(
+            "      - id: first\n        when: 'debtor.kind == \"it''s\" && balanse > 0'\n",
+        );
+        let d = the_error(&src);
+        assert_at(&d, 8, 42, &["unknown variable `balanse`"]);
+    }
+
+    #[test]
     fn a_condition_that_does_not_compile_points_inside_a_block_scalar() {
         // The block's text starts on line 9 at column 11.
         let src = with_steps("      - id: first\n        when: |\n          balance >\n");
@@ -532,9 +559,8 @@ stages:
     }
 }
 
-/// Mistakes the loader finds are all reported in one run. The cross-step checks (duplicate
-/// ids, `goto` targets, templates, `set:` variables, reachability) run once the file loads
-/// without error, so they are not part of this list.
+/// Mistakes in single values and cross-step mistakes (a `goto` to nowhere, a missing
+/// template) are all reported in one run, in file order.
 #[test]
 fn all_errors_are_reported_at_once_in_file_order() {
     let src = with_steps(
@@ -547,6 +573,9 @@ fn all_errors_are_reported_at_once_in_file_order() {
         send: { channel: emial, template: reminder }
       - id: fourth
         end: payed
+      - id: fifth
+        goto: nowhere
+        send: { channel: email, template: missing }
 ",
     ) + "on:\n  paymnet.received: { end: paid }\n";
     let loaded = load(&src);
@@ -556,7 +585,9 @@ fn all_errors_are_reported_at_once_in_file_order() {
         (12, 15, "`balanse`"),
         (13, 26, "`emial`"),
         (15, 14, "`payed`"),
-        (17, 3, "`paymnet.received`"),
+        (17, 15, "`nowhere`"),
+        (18, 43, "`missing`"),
+        (20, 3, "`paymnet.received`"),
     ];
     let errs = errors(&loaded);
     assert_eq!(errs.len(), expected.len(), "{:#?}", loaded.diagnostics);

@@ -29,6 +29,10 @@ pub const MAX_STRING_SIZE: usize = 16 * 1024;
 /// Largest array or map a condition may build.
 pub const MAX_COLLECTION_SIZE: usize = 4096;
 
+/// Standard Rhai functions a condition may not call: they block or read the
+/// clock.
+const FORBIDDEN_FUNCTIONS: &[&str] = &["sleep", "timestamp", "elapsed"];
+
 /// A condition that does not compile or does not evaluate.
 ///
 /// `line` and `column` are 1-based and relative to the expression's own text
@@ -69,10 +73,9 @@ impl RuleError {
         Self::at(message, pos)
     }
 
-    #[allow(clippy::boxed_local)] // Rhai hands its errors over boxed.
-    fn from_eval(err: Box<EvalAltResult>) -> Self {
+    fn from_eval(err: EvalAltResult) -> Self {
         let pos = err.position();
-        let message = match *err {
+        let message = match err {
             EvalAltResult::ErrorTooManyOperations(..) => format!(
                 "condition stopped after {MAX_OPERATIONS} operations: it does too much work"
             ),
@@ -163,6 +166,7 @@ impl Rules {
             .set_max_map_size(MAX_COLLECTION_SIZE)
             .set_strict_variables(true)
             .set_allow_looping(false)
+            .set_allow_anonymous_fn(false)
             .set_allow_shadowing(false);
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
@@ -186,11 +190,15 @@ impl Rules {
             })
         });
 
+        // `sleep` would hold an engine thread for as long as the condition
+        // asks, and `timestamp` reads the wall clock: neither is bounded or
+        // deterministic, so the checker treats them as unknown.
         let known_functions = engine
             .gen_fn_signatures(true)
             .iter()
             .filter_map(|sig| sig.split('(').next())
             .map(|name| name.trim().trim_start_matches("get$").to_string())
+            .filter(|name| !FORBIDDEN_FUNCTIONS.contains(&name.as_str()))
             .collect();
 
         Rules {
@@ -235,6 +243,7 @@ impl Rules {
             };
             match expr {
                 rhai::Expr::FnCall(call, pos) => self.check_function(call, *pos, &mut problems),
+                rhai::Expr::MethodCall(call, pos) => self.check_function(call, *pos, &mut problems),
                 rhai::Expr::Dot(dot, _, _) => {
                     if let (rhai::Expr::Variable(var, _, _), rhai::Expr::Property(prop, pos)) =
                         (&dot.lhs, &dot.rhs)
@@ -289,7 +298,7 @@ impl Rules {
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut facts.scope, &expr.ast);
         facts.history = HISTORY.with(|h| std::mem::take(&mut *h.borrow_mut()));
-        result.map_err(RuleError::from_eval)
+        result.map_err(|err| RuleError::from_eval(*err))
     }
 }
 

@@ -105,8 +105,8 @@ pub fn load(rules: &Rules, file: &str, source: &str) -> Loaded {
     loaded
 }
 
-/// Like [`load`], but keeps what could be built despite errors, so that the
-/// cross-step checks can report their problems in the same run.
+/// Like [`load`], but keeps what could be read even when there are errors
+/// (the parts in error left out), so that the checker can still look at it.
 pub(super) fn load_partial(rules: &Rules, file: &str, source: &str) -> Loaded {
     let root = match yaml::parse(source) {
         Ok(root) => root,

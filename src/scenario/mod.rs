@@ -21,6 +21,9 @@ use crate::rules::Rules;
 
 /// Loads and checks a scenario in one go: the scenario when it has no
 /// error, and every diagnostic, sorted.
+///
+/// The whole-scenario checks also run when loading found errors, on what
+/// could be read, so that one run reports every mistake.
 pub fn load_checked(
     rules: &Rules,
     file: &str,

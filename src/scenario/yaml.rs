@@ -91,13 +91,55 @@ impl Node {
         let line = line.max(1);
         let column = column.max(1);
         match self.style(source) {
-            Style::Quoted if line == 1 => (self.pos.line, self.pos.column + column),
+            Style::Quoted if line == 1 => {
+                let offset = self.pos.offset.unwrap_or_default();
+                let written = quoted_width(source, offset, column - 1);
+                (self.pos.line, self.pos.column + 1 + written)
+            }
             Style::Plain | Style::Quoted if line == 1 => {
                 (self.pos.line, self.pos.column + column - 1)
             }
             _ => (self.pos.line + line - 1, self.pos.column + column - 1),
         }
     }
+}
+
+/// How many source characters the first `chars` characters of the quoted
+/// scalar opening at byte `offset` take: an escape such as `\"` or a doubled
+/// `''` is two characters in the file for one in the value.
+// TODO: a quoted scalar folded over several lines maps only its first line
+// exactly; later lines fall back to the block rule.
+fn quoted_width(source: &str, offset: usize, chars: usize) -> usize {
+    let Some(rest) = source.get(offset..) else {
+        return chars;
+    };
+    let mut it = rest.chars();
+    let Some(quote) = it.next() else {
+        return chars;
+    };
+    let mut written = 0;
+    for done in 0..chars {
+        let width = match it.next() {
+            None | Some('\n') => return written + chars - done,
+            Some('\\') if quote == '"' => {
+                let digits = match it.next() {
+                    Some('x') => 2,
+                    Some('u') => 4,
+                    Some('U') => 8,
+                    _ => 0,
+                };
+                it.by_ref().take(digits).for_each(drop);
+                2 + digits
+            }
+            Some('\'') if quote == '\'' => {
+                it.next();
+                2
+            }
+            Some(_) => 1,
+        };
+        written += width;
+    }
+    written
 }
 
 /// A block scalar's position is its first content line; its indicator
