@@ -1,1 +1,18 @@
-//! Database migrations for relance (the durable store arrives with the runtime).
+//! Database migrations for relance, for SQLite and PostgreSQL alike.
+//!
+//! Each migration is plain SQL with two spellings where the databases
+//! differ (an auto-incremented key). They run on start (`relance serve`) and
+//! by `relance migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261203_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261203_000001_initial::Migration)]
+    }
+}
