@@ -13,3 +13,4 @@ pub mod rules;
 pub mod scenario;
 pub mod simulate;
 pub mod templates;
+pub mod store;
