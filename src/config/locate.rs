@@ -87,7 +87,9 @@ pub(crate) fn place_of(source: &str, path: &str) -> Option<(usize, usize)> {
 }
 
 fn key_of(rest: &str) -> Option<String> {
-    let colon = rest.find(": ").or_else(|| rest.ends_with(':').then(|| rest.len() - 1))?;
+    let colon = rest
+        .find(": ")
+        .or_else(|| rest.ends_with(':').then(|| rest.len() - 1))?;
     let key = rest[..colon].trim();
     if key.is_empty() || key.starts_with(['{', '[', '#']) {
         return None;

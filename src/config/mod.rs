@@ -318,18 +318,14 @@ impl Config {
             return Ok(Config::default());
         }
 
-        let config: Config =
-            serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, e))?;
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, e))?;
         config.check(file, text)?;
         Ok(config)
     }
 
     /// Applies the environment read through `var`: `RELANCE_DATABASE_URL`,
     /// when set and not empty, replaces `database.url`.
-    pub fn with_env(
-        mut self,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         if let Some(url) = var(DATABASE_URL_VAR).filter(|u| !u.trim().is_empty()) {
             if !url.contains(':') {
                 return Err(ConfigError::Env {
@@ -373,7 +369,10 @@ impl Config {
             ("scheduler.batch_size", self.scheduler.batch_size.into()),
             ("scheduler.lease_seconds", self.scheduler.lease_seconds),
             ("dispatcher.batch_size", self.dispatcher.batch_size.into()),
-            ("dispatcher.max_attempts", self.dispatcher.max_attempts.into()),
+            (
+                "dispatcher.max_attempts",
+                self.dispatcher.max_attempts.into(),
+            ),
             ("dispatcher.concurrency", self.dispatcher.concurrency.into()),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
@@ -511,9 +510,7 @@ fn url_without_password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
     Ok(url)
 }
 
-fn known_channels<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, Adapter>, D::Error> {
+fn known_channels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Adapter>, D::Error> {
     let map = BTreeMap::<String, Adapter>::deserialize(d)?;
     if let Some(unknown) = map.keys().find(|k| !CHANNELS.contains(&k.as_str())) {
         let hint = suggestion(unknown, CHANNELS)
@@ -527,11 +524,34 @@ fn known_channels<'de, D: Deserializer<'de>>(
     Ok(map)
 }
 
+/// The unknown name and the expected ones of serde's unknown-field message.
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest
+        .trim_start_matches(',')
+        .trim()
+        .trim_start_matches("expected")
+        .trim()
+        .trim_start_matches("one of")
+        .split(',')
+        .map(|name| name.trim().trim_matches('`').to_string())
+        .filter(|name| !name.is_empty() && name != "there are no fields")
+        .collect();
+    Some((unknown.to_string(), expected))
+}
+
 /// The closest of `known` to `wanted`, if it is close enough to be a typo.
 fn suggestion<'a>(wanted: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .map(|k| (strsim::damerau_levenshtein(wanted, k), strsim::jaro_winkler(wanted, k), *k))
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(wanted, k),
+                strsim::jaro_winkler(wanted, k),
+                *k,
+            )
+        })
         .filter(|(distance, similarity, _)| *distance <= 2 || *similarity >= 0.85)
         .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
         .map(|(_, _, k)| k)
@@ -548,32 +568,31 @@ fn yaml_error(file: &str, text: &str, err: serde_saphyr::Error) -> ConfigError {
         path => path,
     };
 
-    let message = match &err {
-        serde_saphyr::Error::SerdeUnknownField {
-            field: unknown,
-            expected,
-            ..
-        } => {
-            let hint = suggestion(unknown, expected)
+    let text = err.to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim_start_matches("error: ");
+    let first = match first.split_once(": ") {
+        Some((place, rest)) if place.starts_with("line ") => rest,
+        _ => first,
+    };
+
+    // serde-saphyr may wrap serde's own error, so it is recognised by its text:
+    // "unknown field `x`, expected one of a, b" (or "expected `a`").
+    let message = match unknown_field(first) {
+        Some((unknown, expected)) => {
+            let names: Vec<&str> = expected.iter().map(String::as_str).collect();
+            let hint = suggestion(&unknown, &names)
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
             format!(
                 "unknown setting `{unknown}`{hint} (settings here: {})",
-                expected.join(", ")
+                names.join(", ")
             )
         }
-        _ => {
-            let text = err.to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .trim_start_matches("error: ");
-            match first.split_once(": ") {
-                Some((place, rest)) if place.starts_with("line ") => rest.to_string(),
-                _ => first.to_string(),
-            }
-        }
+        None => first.to_string(),
     };
 
     ConfigError::Invalid {
@@ -613,7 +632,10 @@ mod tests {
 
     #[test]
     fn a_typo_gets_the_closest_name() {
-        assert_eq!(suggestion("lisen", &["listen", "body_limit_bytes"]), Some("listen"));
+        assert_eq!(
+            suggestion("lisen", &["listen", "body_limit_bytes"]),
+            Some("listen")
+        );
         assert_eq!(suggestion("zzz", &["listen", "body_limit_bytes"]), None);
     }
 }
