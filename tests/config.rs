@@ -192,6 +192,17 @@ fn a_job_without_timezone_runs_in_paris_time() {
 }
 
 #[test]
+fn a_misspelt_time_zone_is_refused_with_a_suggestion() {
+    let text = "jobs:\n  - name: a\n    cron: \"0 6 * * *\"\n    timezone: Europe/Pariss\n    kind: bank_import\n";
+    let (line, _, field, message) = invalid(Config::from_str("c.yaml", text).expect_err("zone"));
+    assert_eq!((line, field.as_str()), (4, "jobs[0].timezone"));
+    assert!(
+        message.contains("did you mean `Europe/Paris`?"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_misspelt_key_is_refused_at_its_place_with_a_suggestion() {
     let text = "http:\n  listen: 127.0.0.1:8080\n  body_limt_bytes: 10\n";
     let err = Config::from_str("relance.yaml", text).expect_err("unknown key");
@@ -244,6 +255,7 @@ fn an_unknown_channel_in_per_channel_is_refused_with_a_suggestion() {
 fn a_cron_minute_out_of_range_is_refused() {
     let err = Schedule::parse("61 * * * *", chrono_tz::UTC).expect_err("minute 61");
     assert!(matches!(err, ConfigError::Cron { .. }), "{err}");
+    assert!(err.to_string().contains("minute (0-59)"), "{err}");
 
     let text = "jobs:\n  - name: a\n    cron: \"61 * * * *\"\n    kind: portfolio_refresh\n";
     let (line, column, field, _) = invalid(Config::from_str("c.yaml", text).expect_err("bad"));

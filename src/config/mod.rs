@@ -175,7 +175,7 @@ pub struct JobConfig {
     /// 5-field cron expression, read in `timezone`.
     pub cron: String,
     /// IANA zone of the cron expression.
-    #[serde(default = "default_job_timezone")]
+    #[serde(default = "default_job_timezone", deserialize_with = "iana_zone")]
     pub timezone: Tz,
     pub kind: JobKind,
 }
@@ -189,6 +189,8 @@ pub enum JobKind {
     /// Delete what `retention` says is too old.
     RetentionCleanup,
     /// Import bank statements and match payments.
+    // TODO: there is no setting yet for where statements come from (a folder
+    // of CSV files or a bank API); it must exist before this job can run.
     BankImport,
 }
 
@@ -539,6 +541,20 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
         .filter(|name| !name.is_empty() && name != "there are no fields")
         .collect();
     Some((unknown.to_string(), expected))
+}
+
+fn iana_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    if let Ok(tz) = name.parse::<Tz>() {
+        return Ok(tz);
+    }
+    let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+    let hint = suggestion(&name, &names)
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    Err(serde::de::Error::custom(format!(
+        "unknown time zone `{name}`{hint} (expected an IANA name such as Europe/Paris)"
+    )))
 }
 
 /// The closest of `known` to `wanted`, if it is close enough to be a typo.

@@ -97,7 +97,7 @@ impl Schedule {
             .year(Year::Disallowed)
             .build()
             .parse(&expanded)
-            .map_err(|e| error(e.to_string()))?;
+            .map_err(|e| error(explain(&fields, &e.to_string())))?;
 
         let plain = |field: &str| field.chars().all(|c| c.is_ascii_digit() || c == ',');
         let schedule = Schedule {
@@ -190,6 +190,29 @@ impl Schedule {
         }
         DateTime::from_timestamp(high, 0)
     }
+}
+
+/// Names the first field that fails on its own, with its allowed values.
+fn explain(fields: &[&str], message: &str) -> String {
+    const NAMES: [&str; 5] = [
+        "minute (0-59)",
+        "hour (0-23)",
+        "day of month (1-31)",
+        "month (1-12 or JAN-DEC)",
+        "day of week (0-7 or SUN-SAT, 0 and 7 are Sunday)",
+    ];
+    let parser = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build();
+    for (i, field) in fields.iter().enumerate() {
+        let mut alone = ["*"; 5];
+        alone[i] = field;
+        if parser.parse(&alone.join(" ")).is_err() {
+            return format!("field {} `{field}` is not a valid {}", i + 1, NAMES[i]);
+        }
+    }
+    message.to_string()
 }
 
 #[cfg(test)]
