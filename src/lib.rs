@@ -7,6 +7,7 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod money;
 pub mod rules;

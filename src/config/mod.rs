@@ -1,0 +1,657 @@
+//! The configuration of `relance serve`: where the database, scenarios and
+//! templates are, how the HTTP server, scheduler and dispatcher are tuned,
+//! which channel adapters send, and the periodic jobs with their schedules.
+//!
+//! This module reads and checks the YAML file and the environment; it opens
+//! no connection, binds no socket and runs no job.
+
+mod locate;
+mod schedule;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer};
+
+pub use schedule::Schedule;
+
+/// The environment variable that overrides `database.url`.
+pub const DATABASE_URL_VAR: &str = "RELANCE_DATABASE_URL";
+
+/// Channel names a `channels.per_channel` entry may name.
+const CHANNELS: &[&str] = &[
+    "email",
+    "sms",
+    "letter",
+    "registered_mail",
+    "fax",
+    "voice",
+    "message",
+    "phone",
+    "webhook",
+];
+
+/// A configuration that cannot be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read the configuration: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting is wrong; `field` is its dotted path (`jobs[0].cron`).
+    #[error("{file}:{line}:{column}: {field}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+    /// A cron expression is wrong.
+    #[error("invalid cron expression `{expr}`: {message}")]
+    Cron { expr: String, message: String },
+    /// An environment variable is wrong.
+    #[error("{var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// Everything `relance serve` reads at start.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub scheduler: SchedulerConfig,
+    pub dispatcher: DispatcherConfig,
+    /// Folder of scenario files.
+    pub scenarios: PathBuf,
+    /// Folder of templates, one subfolder per language.
+    pub templates: PathBuf,
+    /// ECB rate table replacing the built-in one.
+    pub rates: Option<PathBuf>,
+    pub channels: ChannelsConfig,
+    pub jobs: Vec<JobConfig>,
+    pub retention: RetentionConfig,
+}
+
+/// The database the runtime stores cases, journals and the outbox in.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; `None` is the SQLite file
+    /// `relance.db` in the working folder. Never holds a password in the
+    /// file: that comes from `RELANCE_DATABASE_URL`.
+    #[serde(deserialize_with = "url_without_password")]
+    pub url: Option<String>,
+    /// SQLite `synchronous` pragma (ignored for PostgreSQL).
+    pub sqlite_synchronous: Synchronous,
+    /// Connections in the pool.
+    pub pool_size: u32,
+}
+
+/// SQLite's `synchronous` pragma in WAL mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// A power cut may lose the last commits (never corrupts the file).
+    Normal,
+    /// Every commit is on disk before it returns.
+    Full,
+}
+
+/// The HTTP server (API, webhooks, operator pages).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+/// The scheduler that claims due instances and runs their steps.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Instances claimed and stepped per transaction.
+    pub batch_size: u32,
+    /// How long a claim lasts before another process may take it over.
+    pub lease_seconds: u64,
+    /// Longest sleep when nothing is due (a new event wakes it earlier).
+    pub idle_max_sleep_seconds: u64,
+}
+
+/// The dispatcher that sends the outbox through the channel adapters.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatcherConfig {
+    /// Outbox rows taken per round.
+    pub batch_size: u32,
+    /// Attempts before a send goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// First retry delay; it doubles each attempt (with jitter).
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// Sends in flight at once.
+    pub concurrency: u32,
+}
+
+/// Which adapter sends each channel.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// The adapter of every channel not named in `per_channel`.
+    pub default_adapter: Adapter,
+    /// Folder the `file` adapter writes what would be sent to.
+    pub file_dir: PathBuf,
+    /// Channel name (`email`, `sms`, `registered_mail`…) → adapter.
+    #[serde(deserialize_with = "known_channels")]
+    pub per_channel: BTreeMap<String, Adapter>,
+}
+
+/// A channel adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Adapter {
+    /// Writes each message to a file in `channels.file_dir`.
+    File,
+    /// Writes each message to the log (at `info`, without contact details).
+    Log,
+}
+
+/// A periodic job.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Unique name, used in logs.
+    pub name: String,
+    /// 5-field cron expression, read in `timezone`.
+    pub cron: String,
+    /// IANA zone of the cron expression.
+    #[serde(default = "default_job_timezone", deserialize_with = "iana_zone")]
+    pub timezone: Tz,
+    pub kind: JobKind,
+}
+
+/// What a periodic job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Recompute balances, due instances and the portfolio view.
+    PortfolioRefresh,
+    /// Delete what `retention` says is too old.
+    RetentionCleanup,
+    /// Import bank statements and match payments.
+    // TODO: there is no setting yet for where statements come from (a folder
+    // of CSV files or a bank API); it must exist before this job can run.
+    BankImport,
+}
+
+/// How long history is kept.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days an ended instance's journal is kept.
+    pub journal_days: u32,
+    /// Days incoming webhook deliveries (kept to apply each once) are kept.
+    pub webhook_delivery_days: u32,
+}
+
+impl Default for Config {
+    /// The embedded default, used when there is no file.
+    fn default() -> Self {
+        Config {
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            dispatcher: DispatcherConfig::default(),
+            scenarios: PathBuf::from("scenarios"),
+            templates: PathBuf::from("templates"),
+            rates: None,
+            channels: ChannelsConfig::default(),
+            jobs: Vec::new(),
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            sqlite_synchronous: Synchronous::Full,
+            pool_size: 5,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            batch_size: 500,
+            lease_seconds: 30,
+            idle_max_sleep_seconds: 60,
+        }
+    }
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        DispatcherConfig {
+            batch_size: 100,
+            max_attempts: 8,
+            backoff_base_ms: 1000,
+            backoff_max_ms: 3_600_000,
+            concurrency: 4,
+        }
+    }
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        ChannelsConfig {
+            default_adapter: Adapter::File,
+            file_dir: PathBuf::from("out"),
+            per_channel: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            journal_days: 3650,
+            webhook_delivery_days: 30,
+        }
+    }
+}
+
+fn default_job_timezone() -> Tz {
+    chrono_tz::Europe::Paris
+}
+
+impl fmt::Debug for DatabaseConfig {
+    /// Shows the URL with its password, if any, masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(redact_password))
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads the file at `path`, then applies the environment
+    /// (`RELANCE_DATABASE_URL`).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Config::from_str(&file, &text)?.with_process_env()
+    }
+
+    /// Reads a configuration from its text; `file` names it in errors. The
+    /// environment is not read. A file with no setting gives the default.
+    pub fn from_str(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let has_content = text.lines().any(|l| {
+            let l = l.trim();
+            !l.is_empty() && !l.starts_with('#') && l != "---"
+        });
+        if !has_content {
+            return Ok(Config::default());
+        }
+
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, e))?;
+        config.check(file, text)?;
+        Ok(config)
+    }
+
+    /// Applies the environment read through `var`: `RELANCE_DATABASE_URL`,
+    /// when set and not empty, replaces `database.url`.
+    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        if let Some(url) = var(DATABASE_URL_VAR).filter(|u| !u.trim().is_empty()) {
+            if !url.contains(':') {
+                return Err(ConfigError::Env {
+                    var: DATABASE_URL_VAR.to_string(),
+                    message: "expected a URL such as postgres://user:password@host/db \
+                              or sqlite://relance.db"
+                        .to_string(),
+                });
+            }
+            self.database.url = Some(url.trim().to_string());
+        }
+        Ok(self)
+    }
+
+    /// Applies the process environment (see [`Config::with_env`]).
+    pub fn with_process_env(self) -> Result<Config, ConfigError> {
+        self.with_env(|name| std::env::var(name).ok())
+    }
+
+    /// The parsed schedule of every job, in file order.
+    pub fn schedules(&self) -> Result<Vec<(&JobConfig, Schedule)>, ConfigError> {
+        self.jobs.iter().map(|j| Ok((j, j.schedule()?))).collect()
+    }
+
+    /// Checks what serde cannot: names, ranges, relations between settings.
+    fn check(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        let invalid = |field: String, message: String| {
+            let (line, column) = locate::place_of(text, &field).unwrap_or((1, 1));
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                field,
+                message,
+            }
+        };
+
+        let positive: [(&str, u64); 7] = [
+            ("database.pool_size", self.database.pool_size.into()),
+            ("http.body_limit_bytes", self.http.body_limit_bytes as u64),
+            ("scheduler.batch_size", self.scheduler.batch_size.into()),
+            ("scheduler.lease_seconds", self.scheduler.lease_seconds),
+            ("dispatcher.batch_size", self.dispatcher.batch_size.into()),
+            (
+                "dispatcher.max_attempts",
+                self.dispatcher.max_attempts.into(),
+            ),
+            ("dispatcher.concurrency", self.dispatcher.concurrency.into()),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(invalid(field.to_string(), "must be at least 1".to_string()));
+        }
+        if self.dispatcher.backoff_base_ms > self.dispatcher.backoff_max_ms {
+            return Err(invalid(
+                "dispatcher.backoff_base_ms".to_string(),
+                format!(
+                    "is larger than dispatcher.backoff_max_ms ({})",
+                    self.dispatcher.backoff_max_ms
+                ),
+            ));
+        }
+
+        for (i, job) in self.jobs.iter().enumerate() {
+            if job.name.trim().is_empty() {
+                return Err(invalid(format!("jobs[{i}].name"), "is empty".to_string()));
+            }
+            if let Some(j) = self.jobs[..i].iter().position(|o| o.name == job.name) {
+                return Err(invalid(
+                    format!("jobs[{i}].name"),
+                    format!("`{}` is already the name of jobs[{j}]", job.name),
+                ));
+            }
+            if let Err(err) = job.schedule() {
+                let message = match err {
+                    ConfigError::Cron { message, .. } => message,
+                    other => other.to_string(),
+                };
+                return Err(invalid(format!("jobs[{i}].cron"), message));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl JobConfig {
+    /// The job's cron expression read in its zone.
+    pub fn schedule(&self) -> Result<Schedule, ConfigError> {
+        Schedule::parse(&self.cron, self.timezone)
+    }
+}
+
+impl DatabaseConfig {
+    /// The URL to connect to: `database.url`, or the SQLite file
+    /// `relance.db` in the working folder (created on first run).
+    pub fn effective_url(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| "sqlite://relance.db?mode=rwc".to_string())
+    }
+}
+
+impl SchedulerConfig {
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    pub fn idle_max_sleep(&self) -> Duration {
+        Duration::from_secs(self.idle_max_sleep_seconds)
+    }
+}
+
+impl DispatcherConfig {
+    pub fn backoff_base(&self) -> Duration {
+        Duration::from_millis(self.backoff_base_ms)
+    }
+
+    pub fn backoff_max(&self) -> Duration {
+        Duration::from_millis(self.backoff_max_ms)
+    }
+}
+
+impl ChannelsConfig {
+    /// The adapter that sends `channel`.
+    pub fn adapter_for(&self, channel: &str) -> Adapter {
+        self.per_channel
+            .get(channel)
+            .copied()
+            .unwrap_or(self.default_adapter)
+    }
+}
+
+/// Whether a URL carries a password (`scheme://user:secret@host` or a
+/// `password=` query parameter).
+fn has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let in_query = url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|p| {
+            let key = p.split('=').next().unwrap_or("").to_ascii_lowercase();
+            key == "password" || key == "pass" || key == "pwd"
+        })
+    });
+    in_userinfo || in_query
+}
+
+/// The URL with its password replaced by `***`.
+fn redact_password(url: &str) -> String {
+    if !has_password(url) {
+        return url.to_string();
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{user}:***@{host}")
+        }
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+fn url_without_password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let url = Option::<String>::deserialize(d)?;
+    if url.as_deref().is_some_and(has_password) {
+        return Err(serde::de::Error::custom(format!(
+            "the URL holds a password; never write credentials in the configuration \
+             file: remove it here and set the whole URL in the environment variable \
+             {DATABASE_URL_VAR}"
+        )));
+    }
+    Ok(url)
+}
+
+fn known_channels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Adapter>, D::Error> {
+    let map = BTreeMap::<String, Adapter>::deserialize(d)?;
+    if let Some(unknown) = map.keys().find(|k| !CHANNELS.contains(&k.as_str())) {
+        let hint = suggestion(unknown, CHANNELS)
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        return Err(serde::de::Error::custom(format!(
+            "unknown channel `{unknown}`; {hint}channels are {}",
+            CHANNELS.join(", ")
+        )));
+    }
+    Ok(map)
+}
+
+/// The unknown name and the expected ones of serde's unknown-field message.
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest
+        .trim_start_matches(',')
+        .trim()
+        .trim_start_matches("expected")
+        .trim()
+        .trim_start_matches("one of")
+        .split(',')
+        .map(|name| name.trim().trim_matches('`').to_string())
+        .filter(|name| !name.is_empty() && name != "there are no fields")
+        .collect();
+    Some((unknown.to_string(), expected))
+}
+
+fn iana_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    if let Ok(tz) = name.parse::<Tz>() {
+        return Ok(tz);
+    }
+    let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+    let hint = suggestion(&name, &names)
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    Err(serde::de::Error::custom(format!(
+        "unknown time zone `{name}`{hint} (expected an IANA name such as Europe/Paris)"
+    )))
+}
+
+/// The closest of `known` to `wanted`, if it is close enough to be a typo.
+fn suggestion<'a>(wanted: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(wanted, k),
+                strsim::jaro_winkler(wanted, k),
+                *k,
+            )
+        })
+        .filter(|(distance, similarity, _)| *distance <= 2 || *similarity >= 0.85)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, k)| k)
+}
+
+fn yaml_error(file: &str, text: &str, err: serde_saphyr::Error) -> ConfigError {
+    let (line, column) = err
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .filter(|(line, _)| *line > 0)
+        .unwrap_or((1, 1));
+    let field = match locate::path_at(text, line) {
+        path if path.is_empty() => "configuration".to_string(),
+        path => path,
+    };
+
+    let text = err.to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim_start_matches("error: ");
+    let first = match first.split_once(": ") {
+        Some((place, rest)) if place.starts_with("line ") => rest,
+        _ => first,
+    };
+
+    // serde-saphyr may wrap serde's own error, so it is recognised by its text:
+    // "unknown field `x`, expected one of a, b" (or "expected `a`").
+    let message = match unknown_field(first) {
+        Some((unknown, expected)) => {
+            let names: Vec<&str> = expected.iter().map(String::as_str).collect();
+            let hint = suggestion(&unknown, &names)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            format!(
+                "unknown setting `{unknown}`{hint} (settings here: {})",
+                names.join(", ")
+            )
+        }
+        None => first.to_string(),
+    };
+
+    ConfigError::Invalid {
+        file: file.to_string(),
+        line,
+        column,
+        field,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_with_a_password_is_detected_and_masked() {
+        assert!(has_password("postgres://relance:s3cret@db/relance"));
+        assert!(has_password("postgres://db/relance?user=r&password=x"));
+        assert!(!has_password("postgres://relance@db/relance"));
+        assert!(!has_password("sqlite://relance.db?mode=rwc"));
+        assert_eq!(
+            redact_password("postgres://relance:s3cret@db:5432/relance"),
+            "postgres://relance:***@db:5432/relance"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let db = DatabaseConfig {
+            url: Some("postgres://relance:s3cret@db/relance".to_string()),
+            ..DatabaseConfig::default()
+        };
+        let shown = format!("{db:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn a_typo_gets_the_closest_name() {
+        assert_eq!(
+            suggestion("lisen", &["listen", "body_limit_bytes"]),
+            Some("listen")
+        );
+        assert_eq!(suggestion("zzz", &["listen", "body_limit_bytes"]), None);
+    }
+}
