@@ -13,5 +13,5 @@ pub mod money;
 pub mod rules;
 pub mod scenario;
 pub mod simulate;
-pub mod templates;
 pub mod store;
+pub mod templates;

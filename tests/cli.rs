@@ -91,7 +91,10 @@ mod check {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{err}");
         assert!(err.contains("checked 3 scenario(s)"), "{err}");
-        assert!(!err.contains(": error:") && !err.contains(": warning:"), "{err}");
+        assert!(
+            !err.contains(": error:") && !err.contains(": warning:"),
+            "{err}"
+        );
     }
 
     #[test]

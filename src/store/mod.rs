@@ -71,7 +71,9 @@ impl Store {
     /// that writers never fight over the file.
     pub async fn open(url: &str, synchronous: Synchronous) -> Result<Store> {
         let mut options = ConnectOptions::new(url.to_string());
-        options.sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
+        options
+            .sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(30));
         if url.starts_with("sqlite:") {
             options.max_connections(1).min_connections(1);
             options.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
@@ -124,7 +126,13 @@ impl Store {
     // --- scenarios ------------------------------------------------------
 
     /// Stores a scenario version's text; storing it again changes nothing.
-    pub async fn put_scenario(&self, name: &str, version: &str, yaml: &str, now: i64) -> Result<()> {
+    pub async fn put_scenario(
+        &self,
+        name: &str,
+        version: &str,
+        yaml: &str,
+        now: i64,
+    ) -> Result<()> {
         let s = self.sql();
         self.db
             .execute_raw(s.stmt(
@@ -173,7 +181,13 @@ impl Store {
         for chunk in batch.clients.chunks(500) {
             let mut values = Vec::new();
             for c in chunk {
-                values.extend([c.id.clone().into(), c.name.clone().into(), c.country.clone().into(), c.brand.clone().into(), now.into()]);
+                values.extend([
+                    c.id.clone().into(),
+                    c.name.clone().into(),
+                    c.country.clone().into(),
+                    c.brand.clone().into(),
+                    now.into(),
+                ]);
             }
             tx.execute_raw(s.stmt(
                 &format!(
@@ -212,7 +226,12 @@ impl Store {
         for chunk in batch.contacts.chunks(500) {
             let mut values = Vec::new();
             for c in chunk {
-                values.extend([c.client_id.clone().into(), c.debtor_id.clone().into(), c.kind.clone().into(), c.value.clone().into()]);
+                values.extend([
+                    c.client_id.clone().into(),
+                    c.debtor_id.clone().into(),
+                    c.kind.clone().into(),
+                    c.value.clone().into(),
+                ]);
             }
             tx.execute_raw(s.stmt(
                 &format!(
@@ -227,7 +246,13 @@ impl Store {
         for chunk in batch.cases.chunks(500) {
             let mut values = Vec::new();
             for c in chunk {
-                values.extend([c.id.clone().into(), c.client_id.clone().into(), c.debtor_id.clone().into(), c.currency.clone().into(), c.opened_at.into()]);
+                values.extend([
+                    c.id.clone().into(),
+                    c.client_id.clone().into(),
+                    c.debtor_id.clone().into(),
+                    c.currency.clone().into(),
+                    c.opened_at.into(),
+                ]);
             }
             let done = tx
                 .execute_raw(s.stmt(
@@ -266,6 +291,7 @@ impl Store {
                 .await?;
             stats.invoices += done.rows_affected();
         }
+        let mut new_instances = std::collections::BTreeSet::new();
         for chunk in batch.instances.chunks(500) {
             let mut values = Vec::new();
             for i in chunk {
@@ -281,20 +307,37 @@ impl Store {
                     now.into(),
                 ]);
             }
-            let done = tx
-                .execute_raw(s.stmt(
+            let inserted = tx
+                .query_all_raw(s.stmt(
                     &format!(
                         "INSERT INTO instances (id, case_id, scenario, version, status, stage, next_wake, state, updated_at) VALUES {} \
-                         ON CONFLICT (id) DO NOTHING",
+                         ON CONFLICT (id) DO NOTHING RETURNING id",
                         sql::tuples(chunk.len(), 9)
                     ),
                     values,
                 ))
                 .await?;
-            stats.instances += done.rows_affected();
+            stats.instances += inserted.len() as u64;
+            for r in inserted {
+                new_instances.insert(r.try_get_by_index::<String>(0)?);
+            }
         }
-        insert_journal(&tx, &s, &batch.journal).await?;
-        insert_outbox(&tx, &s, &batch.outbox, now).await?;
+        // Journal and outbox rows go with new instances only: a re-import
+        // repeats nothing.
+        let journal: Vec<JournalRow> = batch
+            .journal
+            .iter()
+            .filter(|j| new_instances.contains(&j.instance_id))
+            .cloned()
+            .collect();
+        let outbox: Vec<OutboxInsert> = batch
+            .outbox
+            .iter()
+            .filter(|o| new_instances.contains(&o.instance_id))
+            .cloned()
+            .collect();
+        insert_journal(&tx, &s, &journal).await?;
+        insert_outbox(&tx, &s, &outbox, now).await?;
         tx.commit().await?;
         Ok(stats)
     }
@@ -304,7 +347,13 @@ impl Store {
     /// Leases up to `limit` instances that are due at `now` or have events
     /// waiting, for `lease_ms`. On PostgreSQL concurrent claimers skip each
     /// other's rows (`FOR UPDATE SKIP LOCKED`); an expired lease is fair game.
-    pub async fn claim_due(&self, now: i64, limit: u64, owner: &str, lease_ms: i64) -> Result<Vec<ClaimedInstance>> {
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        limit: u64,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedInstance>> {
         let s = self.sql();
         let lock = if self.backend() == DbBackend::Postgres {
             " FOR UPDATE SKIP LOCKED"
@@ -324,7 +373,13 @@ impl Store {
         let rows = tx
             .query_all_raw(s.stmt(
                 &sql_text,
-                vec![owner.into(), (now + lease_ms).into(), now.into(), now.into(), (limit as i64).into()],
+                vec![
+                    owner.into(),
+                    (now + lease_ms).into(),
+                    now.into(),
+                    now.into(),
+                    (limit as i64).into(),
+                ],
             ))
             .await?;
         let mut claimed: Vec<ClaimedInstance> = rows
@@ -393,7 +448,11 @@ impl Store {
             .iter()
             .map(|r| r.try_get_by_index::<String>(0))
             .collect::<std::result::Result<_, _>>()?;
-        let lost: Vec<String> = steps.iter().filter(|st| !owned.contains(&st.id)).map(|st| st.id.clone()).collect();
+        let lost: Vec<String> = steps
+            .iter()
+            .filter(|st| !owned.contains(&st.id))
+            .map(|st| st.id.clone())
+            .collect();
         let mine: Vec<&StepRecord> = steps.iter().filter(|st| owned.contains(&st.id)).collect();
 
         for chunk in mine.chunks(400) {
@@ -428,22 +487,37 @@ impl Store {
             .await?;
         }
 
-        let journal: Vec<JournalRow> = mine.iter().flat_map(|st| st.journal.iter().cloned()).collect();
+        let journal: Vec<JournalRow> = mine
+            .iter()
+            .flat_map(|st| st.journal.iter().cloned())
+            .collect();
         insert_journal(&tx, &s, &journal).await?;
-        let outbox: Vec<OutboxInsert> = mine.iter().flat_map(|st| st.outbox.iter().cloned()).collect();
+        let outbox: Vec<OutboxInsert> = mine
+            .iter()
+            .flat_map(|st| st.outbox.iter().cloned())
+            .collect();
         insert_outbox(&tx, &s, &outbox, now).await?;
 
-        let applied: Vec<Value> = mine.iter().flat_map(|st| st.events_applied.iter().map(|&id| Value::from(id))).collect();
+        let applied: Vec<Value> = mine
+            .iter()
+            .flat_map(|st| st.events_applied.iter().map(|&id| Value::from(id)))
+            .collect();
         for chunk in applied.chunks(500) {
             let mut params = vec![Value::from(now)];
             params.extend(chunk.iter().cloned());
             tx.execute_raw(s.stmt(
-                &format!("UPDATE events SET applied_at = ? WHERE id IN ({})", sql::marks(chunk.len())),
+                &format!(
+                    "UPDATE events SET applied_at = ? WHERE id IN ({})",
+                    sql::marks(chunk.len())
+                ),
                 params,
             ))
             .await?;
         }
-        let refused: Vec<&(i64, String)> = mine.iter().flat_map(|st| st.events_refused.iter()).collect();
+        let refused: Vec<&(i64, String)> = mine
+            .iter()
+            .flat_map(|st| st.events_refused.iter())
+            .collect();
         for (id, why) in refused {
             tx.execute_raw(s.stmt(
                 "UPDATE events SET applied_at = ?, error = ? WHERE id = ?",
@@ -452,7 +526,11 @@ impl Store {
             .await?;
         }
 
-        let ended: Vec<Value> = mine.iter().filter(|st| st.cancel_pending).map(|st| st.id.clone().into()).collect();
+        let ended: Vec<Value> = mine
+            .iter()
+            .filter(|st| st.cancel_pending)
+            .map(|st| st.id.clone().into())
+            .collect();
         for chunk in ended.chunks(500) {
             tx.execute_raw(s.stmt(
                 &format!(
@@ -492,7 +570,10 @@ impl Store {
         let s = self.sql();
         let pending = self
             .db
-            .query_one_raw(s.stmt("SELECT COUNT(*) FROM events WHERE applied_at IS NULL", vec![]))
+            .query_one_raw(s.stmt(
+                "SELECT COUNT(*) FROM events WHERE applied_at IS NULL",
+                vec![],
+            ))
             .await?;
         if let Some(row) = pending
             && row.try_get_by_index::<i64>(0)? > 0
@@ -501,7 +582,10 @@ impl Store {
         }
         let row = self
             .db
-            .query_one_raw(s.stmt("SELECT MIN(next_wake) FROM instances WHERE next_wake IS NOT NULL", vec![]))
+            .query_one_raw(s.stmt(
+                "SELECT MIN(next_wake) FROM instances WHERE next_wake IS NOT NULL",
+                vec![],
+            ))
             .await?;
         Ok(match row {
             Some(r) => r.try_get_by_index::<Option<i64>>(0)?,
@@ -535,7 +619,12 @@ impl Store {
 
     /// The instance of a case, found by client and debtor, or by client and
     /// one of its invoice numbers.
-    pub async fn correlate(&self, client_id: &str, debtor_id: Option<&str>, invoice: Option<&str>) -> Result<Option<String>> {
+    pub async fn correlate(
+        &self,
+        client_id: &str,
+        debtor_id: Option<&str>,
+        invoice: Option<&str>,
+    ) -> Result<Option<String>> {
         let s = self.sql();
         let row = match (debtor_id, invoice) {
             (_, Some(number)) => {
@@ -567,7 +656,13 @@ impl Store {
     // --- outbox -----------------------------------------------------------
 
     /// Leases up to `limit` outbox rows ready to go at `now`.
-    pub async fn claim_outbox(&self, now: i64, limit: u64, owner: &str, lease_ms: i64) -> Result<Vec<OutboxRow>> {
+    pub async fn claim_outbox(
+        &self,
+        now: i64,
+        limit: u64,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Vec<OutboxRow>> {
         let s = self.sql();
         let lock = if self.backend() == DbBackend::Postgres {
             " FOR UPDATE SKIP LOCKED"
@@ -618,13 +713,24 @@ impl Store {
     }
 
     /// Records what became of a send.
-    pub async fn outbox_done(&self, owner: &str, id: i64, fate: &OutboxFate, now: i64) -> Result<()> {
+    pub async fn outbox_done(
+        &self,
+        owner: &str,
+        id: i64,
+        fate: &OutboxFate,
+        now: i64,
+    ) -> Result<()> {
         let s = self.sql();
         let (sql_text, values): (&str, Vec<Value>) = match fate {
             OutboxFate::Sent { provider_id } => (
                 "UPDATE outbox SET status = 'sent', provider_id = ?, sent_at = ?, lease_owner = NULL, lease_until = NULL \
                  WHERE id = ? AND lease_owner = ?",
-                vec![provider_id.clone().into(), now.into(), id.into(), owner.into()],
+                vec![
+                    provider_id.clone().into(),
+                    now.into(),
+                    id.into(),
+                    owner.into(),
+                ],
             ),
             OutboxFate::Retry { at, error } => (
                 "UPDATE outbox SET status = 'retry', next_attempt = ?, last_error = ?, lease_owner = NULL, lease_until = NULL \
@@ -672,17 +778,27 @@ impl Store {
         let mut report = StatusReport::default();
         for r in self
             .db
-            .query_all_raw(s.stmt("SELECT status, COUNT(*) FROM instances GROUP BY status ORDER BY status", vec![]))
+            .query_all_raw(s.stmt(
+                "SELECT status, COUNT(*) FROM instances GROUP BY status ORDER BY status",
+                vec![],
+            ))
             .await?
         {
-            report.instances.push((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
+            report
+                .instances
+                .push((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
         }
         for r in self
             .db
-            .query_all_raw(s.stmt("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status", vec![]))
+            .query_all_raw(s.stmt(
+                "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status",
+                vec![],
+            ))
             .await?
         {
-            report.outbox.push((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
+            report
+                .outbox
+                .push((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
         }
         let due = self
             .db
@@ -709,7 +825,10 @@ impl Store {
         report.events_pending = {
             let r = self
                 .db
-                .query_one_raw(s.stmt("SELECT COUNT(*) FROM events WHERE applied_at IS NULL", vec![]))
+                .query_one_raw(s.stmt(
+                    "SELECT COUNT(*) FROM events WHERE applied_at IS NULL",
+                    vec![],
+                ))
                 .await?;
             match r {
                 Some(r) => r.try_get_by_index(0)?,
@@ -724,10 +843,17 @@ impl Store {
         let s = self.sql();
         let row = self
             .db
-            .query_one_raw(s.stmt("SELECT scenario, version, state FROM instances WHERE id = ?", vec![id.into()]))
+            .query_one_raw(s.stmt(
+                "SELECT scenario, version, state FROM instances WHERE id = ?",
+                vec![id.into()],
+            ))
             .await?;
         Ok(match row {
-            Some(r) => Some((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?)),
+            Some(r) => Some((
+                r.try_get_by_index(0)?,
+                r.try_get_by_index(1)?,
+                r.try_get_by_index(2)?,
+            )),
             None => None,
         })
     }
@@ -773,7 +899,13 @@ impl Store {
             ))
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get_by_index(0)?,
+                    r.try_get_by_index(1)?,
+                    r.try_get_by_index(2)?,
+                ))
+            })
             .collect()
     }
 }
@@ -818,7 +950,12 @@ async fn insert_journal(tx: &impl ConnectionTrait, s: &Sql, rows: &[JournalRow])
     Ok(())
 }
 
-async fn insert_outbox(tx: &impl ConnectionTrait, s: &Sql, rows: &[OutboxInsert], now: i64) -> Result<()> {
+async fn insert_outbox(
+    tx: &impl ConnectionTrait,
+    s: &Sql,
+    rows: &[OutboxInsert],
+    now: i64,
+) -> Result<()> {
     for chunk in rows.chunks(1000) {
         let mut values = Vec::with_capacity(chunk.len() * 10);
         for o in chunk {

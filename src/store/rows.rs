@@ -141,13 +141,22 @@ pub struct OutboxRow {
 /// What became of a send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutboxFate {
-    Sent { provider_id: Option<String> },
+    Sent {
+        provider_id: Option<String>,
+    },
     /// Try again at `at` (Unix milliseconds).
-    Retry { at: i64, error: String },
+    Retry {
+        at: i64,
+        error: String,
+    },
     /// Gave up: the dead-letter queue, for an operator to retry.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
     /// Outcome unknown on an irreversible channel: an operator decides.
-    Parked { error: String },
+    Parked {
+        error: String,
+    },
 }
 
 /// An event not yet applied to its instance.

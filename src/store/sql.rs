@@ -24,7 +24,13 @@ impl Sql {
     /// `WITH name(cols…) AS (VALUES (…), …)` for `rows` rows; on PostgreSQL
     /// each placeholder is cast to its column's type, since a `VALUES` list
     /// gives the planner nothing else to go by.
-    pub(super) fn values_cte(&self, name: &str, cols: &[&str], rows: usize, types: &[&str]) -> String {
+    pub(super) fn values_cte(
+        &self,
+        name: &str,
+        cols: &[&str],
+        rows: usize,
+        types: &[&str],
+    ) -> String {
         let row = match self.backend {
             DbBackend::Postgres => format!(
                 "({})",
@@ -79,7 +85,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_for_postgres_outside_quotes() {
-        assert_eq!(numbered("a = ? AND b = '?' AND c IN (?, ?)"), "a = $1 AND b = '?' AND c IN ($2, $3)");
+        assert_eq!(
+            numbered("a = ? AND b = '?' AND c IN (?, ?)"),
+            "a = $1 AND b = '?' AND c IN ($2, $3)"
+        );
         assert_eq!(tuples(2, 3), "(?, ?, ?), (?, ?, ?)");
     }
 }
