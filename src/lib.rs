@@ -8,6 +8,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod engine;
+pub mod import;
 pub mod money;
 pub mod rules;
 pub mod scenario;
