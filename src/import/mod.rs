@@ -5,6 +5,12 @@
 //! the text it is given and touches no database, file system or clock (the import day is
 //! passed in). Every error is collected, so that one run reports every bad row.
 
+mod columns;
+mod csv_file;
+mod group;
+mod json_file;
+mod row;
+
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -105,13 +111,25 @@ impl Format {
 
 /// Reads and validates every row of `text`; `file` only names the place in errors.
 pub fn parse(file: &str, text: &str, format: Format) -> Result<Vec<ImportRow>, Vec<RowError>> {
-    let _ = (text, format);
-    Err(vec![RowError {
-        file: file.to_owned(),
-        line: 1,
-        column: None,
-        message: "import is not built yet".into(),
-    }])
+    let (records, mut errors) = match format {
+        Format::Csv => csv_file::read(file, text),
+        Format::Json => json_file::read(file, text),
+    };
+
+    let mut rows = Vec::with_capacity(records.len());
+    for record in &records {
+        match row::check(file, record) {
+            Ok(row) => rows.push(row),
+            Err(row_errors) => errors.extend(row_errors),
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        errors.sort_by_key(|e| e.line);
+        Err(errors)
+    }
 }
 
 /// Groups rows into cases: one per (client_id, debtor_id, currency). An open_amount below
@@ -119,6 +137,5 @@ pub fn parse(file: &str, text: &str, format: Format) -> Result<Vec<ImportRow>, V
 /// twice for one client with different content, and one debtor id with conflicting details,
 /// are errors naming both lines.
 pub fn to_cases(rows: &[ImportRow], today: NaiveDate) -> Result<Vec<Case>, Vec<RowError>> {
-    let _ = (rows, today);
-    Ok(Vec::new())
+    group::to_cases(rows, today)
 }
