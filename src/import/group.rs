@@ -7,6 +7,9 @@ use chrono::NaiveDate;
 use super::{ImportRow, RowError};
 use crate::engine::{Address, Allocation, Case, Client, Debtor, Invoice};
 
+/// (client id, debtor id, currency code): what makes one case.
+type GroupKey<'a> = (&'a str, &'a str, &'a str);
+
 fn conflict(row: &ImportRow, column: &str, message: String) -> RowError {
     RowError {
         file: String::new(),
@@ -168,7 +171,7 @@ pub(crate) fn to_cases(rows: &[ImportRow], today: NaiveDate) -> Result<Vec<Case>
     let mut debtors: HashMap<(&str, &str), Vec<&ImportRow>> = HashMap::new();
     let mut invoices: HashMap<(&str, &str), &ImportRow> = HashMap::new();
     // (client, debtor, currency) in order of first appearance, with the rows of its invoices.
-    let mut groups: Vec<((&str, &str, &str), Vec<&ImportRow>)> = Vec::new();
+    let mut groups: Vec<(GroupKey, Vec<&ImportRow>)> = Vec::new();
 
     for row in rows {
         let client_rows = clients.entry(&row.client_id).or_default();

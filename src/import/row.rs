@@ -419,3 +419,41 @@ pub(crate) fn check(file: &str, record: &Record) -> Result<ImportRow, Vec<RowErr
         open_amount: open_amount.map(|open| money::round(open, currency)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_must_be_written_year_month_day_in_full() {
+        assert_eq!(
+            parse_date("2026-01-31"),
+            NaiveDate::from_ymd_opt(2026, 1, 31)
+        );
+        assert_eq!(parse_date("2026-1-31"), None);
+        assert_eq!(parse_date("2026-02-30"), None);
+        assert_eq!(parse_date("31/01/2026"), None);
+    }
+
+    #[test]
+    fn a_misspelt_zone_gets_the_nearest_one_suggested() {
+        assert_eq!(nearest_zone("europe/pari"), Some("Europe/Paris"));
+        assert_eq!(nearest_zone("somewhere"), None);
+    }
+
+    #[test]
+    fn trailing_zeros_do_not_count_as_decimals() {
+        let record = Record::default();
+        let mut cells = Cells {
+            file: "f",
+            record: &record,
+            errors: Vec::new(),
+        };
+        assert!(cells.decimals("amount", Decimal::new(10500, 3), Currency::EUR));
+        assert!(!cells.decimals("amount", Decimal::new(105, 1), Currency::JPY));
+        assert_eq!(
+            cells.errors[0].message,
+            "`10.5` has more decimals than JPY allows (0)"
+        );
+    }
+}
