@@ -162,6 +162,8 @@ pub(crate) fn read(file: &str, text: &str) -> (Vec<Record>, Vec<RowError>) {
                 }
             }
         }
+        // TODO: an object with a value of the wrong type is not checked further, so its
+        // other problems only show once that value is fixed.
         if usable {
             records.push(record);
         }
