@@ -6,6 +6,7 @@
 //! that drives the engine in virtual time.
 
 pub mod calendar;
+pub mod channels;
 pub mod cli;
 pub mod engine;
 pub mod money;
