@@ -76,7 +76,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("relance-channels-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("relance-channels-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Scratch(dir)
     }
@@ -89,7 +90,7 @@ impl Drop for Scratch {
 }
 
 #[test]
-fn every_shipped_template_renders_for_the_example_case_in_french_and_english() {
+fn every_shipped_template_renders_for_the_example_case_in_every_language() {
     let store = store();
     let brand = Brand::default();
     let mut inst = instance();
@@ -118,7 +119,7 @@ fn every_shipped_template_renders_for_the_example_case_in_french_and_english() {
         ..RenderExtras::default()
     };
 
-    for lang in ["fr", "en"] {
+    for lang in ["fr", "en", "es"] {
         let names = store.names(lang);
         assert!(names.len() >= 15, "{lang}: the shipped templates are there");
         for name in names {
@@ -141,6 +142,38 @@ fn every_shipped_template_renders_for_the_example_case_in_french_and_english() {
 }
 
 #[test]
+fn without_extras_only_the_agent_letter_needs_more_than_the_instance() {
+    let store = store();
+    let mut inst = instance();
+    inst.promise = Some(PromiseState {
+        date: NaiveDate::from_ymd_opt(2026, 4, 30).unwrap(),
+        amount: dec!(1730.50),
+        paid_before: dec!(0),
+        instalments: vec![Instalment {
+            date: NaiveDate::from_ymd_opt(2026, 4, 30).unwrap(),
+            amount: dec!(1730.50),
+        }],
+    });
+    inst.disputes_open = 1;
+    for lang in ["fr", "en"] {
+        for name in store.names(lang) {
+            let result = render_message(
+                &store,
+                &Brand::default(),
+                &inst,
+                &send(&name, lang, Channel::Email),
+                today(),
+            );
+            if name == "handover_notice" {
+                assert!(result.is_err(), "{lang}/{name} needs an agent");
+            } else {
+                result.unwrap_or_else(|err| panic!("{lang}/{name}: {err}"));
+            }
+        }
+    }
+}
+
+#[test]
 fn a_formal_notice_carries_the_case_the_client_as_brand_and_the_open_invoices() {
     let store = store();
     let inst = instance();
@@ -151,15 +184,25 @@ fn a_formal_notice_carries_the_case_the_client_as_brand_and_the_open_invoices() 
     assert_eq!(msg.case_id, "acme/D-1001");
     assert_eq!(msg.kind, MessageKind::Send);
     assert_eq!(msg.channel, Channel::Email);
-    assert!(msg.body.contains("ACME Fournitures SAS"), "the client signs when no brand is set");
+    assert!(
+        msg.body.contains("ACME Fournitures SAS"),
+        "the client signs when no brand is set"
+    );
     assert!(msg.body.contains("F-2026-0142") && msg.body.contains("F-2026-0178"));
-    assert!(msg.body.contains("1 730,50"), "the total in French:\n{}", msg.body);
+    assert!(
+        msg.body.contains("1\u{202f}730,50"),
+        "the total in French:\n{}",
+        msg.body
+    );
     assert!(msg.body.contains("12 rue des Lilas"));
     assert_eq!(
         msg.attachments,
         vec!["invoice-F-2026-0142.pdf", "invoice-F-2026-0178.pdf"]
     );
-    assert_eq!(msg.to.email.as_deref(), Some("compta@boulangerie-martin.example"));
+    assert_eq!(
+        msg.to.email.as_deref(),
+        Some("compta@boulangerie-martin.example")
+    );
     assert_eq!(msg.to.address, vec!["12 rue des Lilas", "69003 Lyon", "FR"]);
 }
 
@@ -172,8 +215,14 @@ fn a_configured_brand_signs_instead_of_the_client() {
         signature: "Service clients Acme".into(),
         ..Brand::default()
     };
-    let msg = render_message(&store, &brand, &instance(), &send("reminder_email", "en", Channel::Email), today())
-        .unwrap();
+    let msg = render_message(
+        &store,
+        &brand,
+        &instance(),
+        &send("reminder_email", "en", Channel::Email),
+        today(),
+    )
+    .unwrap();
     assert!(msg.body.contains("Service clients Acme"));
     assert!(msg.subject.is_some(), "an email has a subject");
 }
@@ -199,7 +248,11 @@ fn payment_details_and_a_dispute_reason_reach_the_text() {
         &extras,
     )
     .unwrap();
-    assert!(msg.body.contains("« livraison incomplète »"), "{}", msg.body);
+    assert!(
+        msg.body.contains("« livraison incomplète »"),
+        "{}",
+        msg.body
+    );
 
     let msg = render_message_with(
         &store,
@@ -210,8 +263,15 @@ fn payment_details_and_a_dispute_reason_reach_the_text() {
         &extras,
     )
     .unwrap();
-    assert!(msg.body.contains("https://pay.acme.example/c/42"), "{}", msg.body);
-    assert!(msg.body.contains("acme/D-1001"), "the case id is the transfer reference");
+    assert!(
+        msg.body.contains("https://pay.acme.example/c/42"),
+        "{}",
+        msg.body
+    );
+    assert!(
+        msg.body.contains("acme/D-1001"),
+        "the case id is the transfer reference"
+    );
 }
 
 #[test]
@@ -288,7 +348,10 @@ fn tasks_handovers_and_claims_without_template_describe_themselves() {
     };
     let msg = render_message(&store, &Brand::default(), &inst, &claim, today()).unwrap();
     assert_eq!(msg.kind, MessageKind::Claim);
-    assert!(msg.body.contains("overdue notification to `insurer_default`"));
+    assert!(
+        msg.body
+            .contains("overdue notification to `insurer_default`")
+    );
 }
 
 #[tokio::test]
@@ -309,10 +372,19 @@ async fn the_file_adapter_writes_once_and_reports_the_second_send_as_a_duplicate
 
     let mut again = msg.clone();
     again.body = "another body".into();
-    assert_eq!(adapter.send_boxed(&again).await.unwrap(), Delivery::Duplicate);
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), written, "the file is not rewritten");
+    assert_eq!(
+        adapter.send_boxed(&again).await.unwrap(),
+        Delivery::Duplicate
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        written,
+        "the file is not rewritten"
+    );
 
-    let entries: Vec<_> = std::fs::read_dir(scratch.0.join("email")).unwrap().collect();
+    let entries: Vec<_> = std::fs::read_dir(scratch.0.join("email"))
+        .unwrap()
+        .collect();
     assert_eq!(entries.len(), 1, "no temporary file is left behind");
 }
 
@@ -321,12 +393,30 @@ async fn any_key_gives_a_file_inside_the_channel_folder() {
     let scratch = Scratch::new("keys");
     let adapter = FileChannel::new(&scratch.0);
     let long = "x/".repeat(300);
-    for key in ["../../etc/passwd", "a/b", "a_b", "/abs", "clé avec espaces", long.as_str()] {
+    for key in [
+        "../../etc/passwd",
+        "a/b",
+        "a_b",
+        "/abs",
+        "clé avec espaces",
+        long.as_str(),
+    ] {
         let msg = message(key, Channel::Sms);
-        assert!(matches!(adapter.send_boxed(&msg).await, Ok(Delivery::Sent { .. })), "{key}");
+        assert!(
+            matches!(adapter.send_boxed(&msg).await, Ok(Delivery::Sent { .. })),
+            "{key}"
+        );
         let path = adapter.path_of(Channel::Sms, key);
-        assert_eq!(path.parent(), Some(scratch.0.join("sms").as_path()), "{key}");
-        assert!(std::fs::read_to_string(&path).unwrap().contains(&format!("Key: {key}")));
+        assert_eq!(
+            path.parent(),
+            Some(scratch.0.join("sms").as_path()),
+            "{key}"
+        );
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains(&format!("Key: {key}"))
+        );
     }
     assert_eq!(std::fs::read_dir(scratch.0.join("sms")).unwrap().count(), 6);
 }
@@ -334,8 +424,13 @@ async fn any_key_gives_a_file_inside_the_channel_folder() {
 #[tokio::test]
 async fn a_message_without_key_is_refused_for_good() {
     let scratch = Scratch::new("nokey");
-    let result = FileChannel::new(&scratch.0).send_boxed(&message("", Channel::Email)).await;
-    assert!(matches!(result, Err(relance::channels::SendError::Permanent(_))));
+    let result = FileChannel::new(&scratch.0)
+        .send_boxed(&message("", Channel::Email))
+        .await;
+    assert!(matches!(
+        result,
+        Err(relance::channels::SendError::Permanent(_))
+    ));
 }
 
 #[tokio::test]
@@ -343,8 +438,14 @@ async fn the_log_adapter_keeps_what_it_sent_in_order_and_knows_duplicates() {
     let log = LogChannel::new();
     let a = message("k1", Channel::Email);
     let b = message("k2", Channel::Sms);
-    assert!(matches!(log.send_boxed(&a).await, Ok(Delivery::Sent { .. })));
-    assert!(matches!(log.send_boxed(&b).await, Ok(Delivery::Sent { .. })));
+    assert!(matches!(
+        log.send_boxed(&a).await,
+        Ok(Delivery::Sent { .. })
+    ));
+    assert!(matches!(
+        log.send_boxed(&b).await,
+        Ok(Delivery::Sent { .. })
+    ));
     assert_eq!(log.send_boxed(&a).await.unwrap(), Delivery::Duplicate);
     let keys: Vec<_> = log.sent().into_iter().map(|m| m.key).collect();
     assert_eq!(keys, ["k1", "k2"]);
@@ -354,16 +455,23 @@ async fn the_log_adapter_keeps_what_it_sent_in_order_and_knows_duplicates() {
 async fn adapters_route_each_channel_to_its_own_adapter() {
     let scratch = Scratch::new("route");
     let log = Arc::new(LogChannel::new());
-    let adapters = Adapters::new(Arc::new(FileChannel::new(&scratch.0)))
-        .with(Channel::Sms, log.clone());
+    let adapters =
+        Adapters::new(Arc::new(FileChannel::new(&scratch.0))).with(Channel::Sms, log.clone());
 
     assert_eq!(adapters.get(Channel::Email).name(), "file");
     assert_eq!(adapters.get(Channel::Sms).name(), "log");
     adapters.send(&message("e1", Channel::Email)).await.unwrap();
     adapters.send(&message("s1", Channel::Sms)).await.unwrap();
 
-    assert!(FileChannel::new(&scratch.0).path_of(Channel::Email, "e1").exists());
-    assert!(!scratch.0.join("sms").exists(), "sms went to the log, not to a file");
+    assert!(
+        FileChannel::new(&scratch.0)
+            .path_of(Channel::Email, "e1")
+            .exists()
+    );
+    assert!(
+        !scratch.0.join("sms").exists(),
+        "sms went to the log, not to a file"
+    );
     assert_eq!(log.sent().len(), 1);
     assert_eq!(log.sent()[0].key, "s1");
 }

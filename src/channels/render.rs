@@ -2,7 +2,7 @@
 //! brand and what the dispatcher knows besides, then the rendered subject and body.
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -286,9 +286,11 @@ fn scope(
     scope
 }
 
-/// An amount as the scope carries it: a decimal string with two places.
+/// An amount as the scope carries it: a decimal string with two places, halves rounded
+/// away from zero.
 fn amount(value: Decimal) -> String {
-    format!("{:.2}", value.round_dp(2))
+    let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    format!("{rounded:.2}")
 }
 
 /// What stands for a dispute's reason when none was recorded.
@@ -397,4 +399,24 @@ fn attachment_names(instance: &Instance, attach: &[Attachment]) -> Vec<String> {
     }
     names.dedup();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    #[test]
+    fn amounts_are_decimal_strings_with_two_places() {
+        assert_eq!(amount(dec!(1250)), "1250.00");
+        assert_eq!(amount(dec!(480.5)), "480.50");
+        assert_eq!(amount(dec!(16.365)), "16.37");
+    }
+
+    #[test]
+    fn an_unrecorded_dispute_reason_reads_in_the_message_language() {
+        assert!(unstated_reason("fr").starts_with("motif"));
+        assert!(unstated_reason("de").starts_with("as stated"));
+    }
 }
