@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -12,6 +13,9 @@ use super::{Channel, Delivery, Message, SendError};
 /// Longest encoded key kept whole in a file name; longer keys are cut and suffixed with a
 /// hash, so that names stay under the 255 bytes file systems allow.
 const MAX_NAME: usize = 160;
+
+/// Numbers the temporary files of this process.
+static TEMP_SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// Writes each message to `<dir>/<channel>/<key>.txt`: `To`, `Subject` and `Key` headers,
 /// a blank line, then the body.
