@@ -82,7 +82,10 @@ fn write_once(path: &Path, key: &str, text: &str) -> io::Result<bool> {
     };
     fs::create_dir_all(folder)?;
 
-    let temp = folder.join(format!(".{}.{}.tmp", file_stem(key), std::process::id()));
+    // Unique per process and per write, so that concurrent sends never share a temp file.
+    let serial = TEMP_SERIAL.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let temp = folder.join(format!(".{}.{pid}-{serial}.tmp", file_stem(key)));
     {
         let mut file = fs::File::create(&temp)?;
         file.write_all(text.as_bytes())?;
