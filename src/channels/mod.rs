@@ -15,7 +15,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-pub use adapters::{AdapterError, Adapters};
+pub use adapters::{ADAPTER_NAMES, AdapterError, Adapters};
 pub use file::FileChannel;
 pub use log::LogChannel;
 pub use render::{
