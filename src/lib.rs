@@ -6,9 +6,11 @@
 //! that drives the engine in virtual time.
 
 pub mod calendar;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod import;
 pub mod money;
 pub mod rules;
 pub mod scenario;

@@ -1,0 +1,108 @@
+//! The table the dispatcher sends through: which adapter serves which channel.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{Delivery, DynChannel, FileChannel, LogChannel, Message, SendError};
+use crate::scenario::Channel;
+
+/// The adapter names configuration may use.
+pub const ADAPTER_NAMES: &[&str] = &["file", "log"];
+
+/// A channel table that cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdapterError {
+    /// The name is not one of [`ADAPTER_NAMES`].
+    #[error("unknown adapter `{name}`{hint}: the adapters are {}", ADAPTER_NAMES.join(", "))]
+    UnknownAdapter {
+        name: String,
+        /// A ready-to-print suggestion (" (did you mean `file`?)"), or empty.
+        hint: String,
+    },
+}
+
+/// One adapter for each channel: a default, and overrides for some channels.
+#[derive(Clone)]
+pub struct Adapters {
+    default: Arc<dyn DynChannel>,
+    overrides: BTreeMap<Channel, Arc<dyn DynChannel>>,
+}
+
+impl std::fmt::Debug for Adapters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let overrides: BTreeMap<_, _> = self
+            .overrides
+            .iter()
+            .map(|(c, a)| (c.name(), a.name()))
+            .collect();
+        f.debug_struct("Adapters")
+            .field("default", &self.default.name())
+            .field("overrides", &overrides)
+            .finish()
+    }
+}
+
+impl Adapters {
+    /// Every channel served by `default`.
+    pub fn new(default: Arc<dyn DynChannel>) -> Self {
+        Adapters {
+            default,
+            overrides: BTreeMap::new(),
+        }
+    }
+
+    /// `channel` served by `adapter` instead of the default.
+    pub fn with(mut self, channel: Channel, adapter: Arc<dyn DynChannel>) -> Self {
+        self.overrides.insert(channel, adapter);
+        self
+    }
+
+    /// The table configuration describes: a default adapter name (`file` or `log`) and a
+    /// name per channel that differs. `file` adapters write below `dir`; all channels named
+    /// `log` share one [`LogChannel`], all named `file` one [`FileChannel`].
+    pub fn from_names(
+        default: &str,
+        overrides: &BTreeMap<Channel, String>,
+        dir: &Path,
+    ) -> Result<Self, AdapterError> {
+        let file: Arc<dyn DynChannel> = Arc::new(FileChannel::new(dir));
+        let log: Arc<dyn DynChannel> = Arc::new(LogChannel::new());
+        let pick = |name: &str| -> Result<Arc<dyn DynChannel>, AdapterError> {
+            match name {
+                "file" => Ok(Arc::clone(&file)),
+                "log" => Ok(Arc::clone(&log)),
+                _ => Err(AdapterError::UnknownAdapter {
+                    name: name.to_owned(),
+                    hint: hint(name),
+                }),
+            }
+        };
+
+        let mut adapters = Adapters::new(pick(default)?);
+        for (channel, name) in overrides {
+            adapters = adapters.with(*channel, pick(name)?);
+        }
+        Ok(adapters)
+    }
+
+    /// The adapter that serves `channel`.
+    pub fn get(&self, channel: Channel) -> &Arc<dyn DynChannel> {
+        self.overrides.get(&channel).unwrap_or(&self.default)
+    }
+
+    /// Sends `msg` through the adapter of its channel.
+    pub async fn send(&self, msg: &Message) -> Result<Delivery, SendError> {
+        self.get(msg.channel).send_boxed(msg).await
+    }
+}
+
+fn hint(name: &str) -> String {
+    ADAPTER_NAMES
+        .iter()
+        .map(|known| (strsim::levenshtein(name, known), known))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, known)| format!(" (did you mean `{known}`?)"))
+        .unwrap_or_default()
+}
