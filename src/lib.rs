@@ -5,6 +5,7 @@
 //! the pure engine that moves a case through a scenario, and the simulator
 //! that drives the engine in virtual time.
 
+pub mod api;
 pub mod calendar;
 pub mod channels;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod engine;
 pub mod import;
 pub mod money;
 pub mod rules;
+pub mod runtime;
 pub mod scenario;
 pub mod simulate;
 pub mod store;

@@ -770,6 +770,94 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Instances of a scenario: (id, version, state), those leased now left out.
+    pub async fn instances_of(
+        &self,
+        scenario: &str,
+        now: i64,
+    ) -> Result<Vec<(String, String, String)>> {
+        let s = self.sql();
+        let rows = self
+            .db
+            .query_all_raw(s.stmt(
+                "SELECT id, version, state FROM instances WHERE scenario = ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY id",
+                vec![scenario.into(), now.into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get_by_index(0)?,
+                    r.try_get_by_index(1)?,
+                    r.try_get_by_index(2)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Moves instances to another scenario version (an operator's explicit
+    /// migration): new version, state and stage, and a journal line each, in
+    /// one transaction; an instance leased meanwhile is left alone.
+    pub async fn rewrite_instances(
+        &self,
+        rows: &[MigratedInstance],
+        journal: &[JournalRow],
+        now: i64,
+    ) -> Result<u64> {
+        let s = self.sql();
+        let tx = self.db.begin().await?;
+        let mut moved = 0;
+        for MigratedInstance {
+            id,
+            version,
+            state,
+            stage,
+            next_wake,
+        } in rows
+        {
+            let done = tx
+                .execute_raw(s.stmt(
+                    "UPDATE instances SET version = ?, state = ?, stage = ?, next_wake = ?, updated_at = ? \
+                     WHERE id = ? AND (lease_until IS NULL OR lease_until < ?)",
+                    vec![version.clone().into(), state.clone().into(), stage.clone().into(), Value::BigInt(*next_wake), now.into(), id.clone().into(), now.into()],
+                ))
+                .await?;
+            moved += done.rows_affected();
+        }
+        insert_journal(&tx, &s, journal).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// Retention: removes the journal of cases ended before `journal_before`
+    /// (with their sent or cancelled outbox rows), and webhook delivery ids
+    /// received before `deliveries_before`. Returns the rows removed.
+    pub async fn purge(&self, journal_before: i64, deliveries_before: i64) -> Result<u64> {
+        let s = self.sql();
+        let tx = self.db.begin().await?;
+        let ended = "SELECT id FROM instances WHERE status = 'ended' AND updated_at < ?";
+        let j = tx
+            .execute_raw(s.stmt(
+                &format!("DELETE FROM journal WHERE instance_id IN ({ended})"),
+                vec![journal_before.into()],
+            ))
+            .await?;
+        let o = tx
+            .execute_raw(s.stmt(
+                &format!("DELETE FROM outbox WHERE status IN ('sent', 'cancelled') AND instance_id IN ({ended})"),
+                vec![journal_before.into()],
+            ))
+            .await?;
+        let w = tx
+            .execute_raw(s.stmt(
+                "DELETE FROM webhook_deliveries WHERE received_at < ?",
+                vec![deliveries_before.into()],
+            ))
+            .await?;
+        tx.commit().await?;
+        Ok(j.rows_affected() + o.rows_affected() + w.rows_affected())
+    }
+
     // --- reading ----------------------------------------------------------
 
     /// Counts for `relance status`, the metrics and the readiness check.

@@ -220,3 +220,13 @@ pub struct StatusReport {
     /// (stage, status, count) of instances.
     pub stages: Vec<(Option<String>, String, i64)>,
 }
+
+/// An instance moved to another scenario version by an operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigratedInstance {
+    pub id: String,
+    pub version: String,
+    pub state: String,
+    pub stage: Option<String>,
+    pub next_wake: Option<i64>,
+}

@@ -30,8 +30,55 @@ pub struct Cli {
     pub command: Command,
 }
 
+mod runtime;
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the scheduler, the dispatcher and the HTTP port (health,
+    /// readiness, metrics, event intake) until SIGINT or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        config: runtime::ConfigArg,
+        /// Address to listen on (overrides http.listen).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Run the clock this many times faster than real time (tests, demos).
+        #[arg(long, default_value_t = 1)]
+        speed: u32,
+    },
+    /// A fresh demo database with a sample portfolio, served with an
+    /// accelerated clock: watch messages appear in DIR/outbox.
+    Demo {
+        /// Folder for the demo database and outbox.
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+        /// How many debtors.
+        #[arg(long, default_value_t = 300)]
+        debtors: usize,
+        /// Clock acceleration: 7200 makes a real minute five days.
+        #[arg(long, default_value_t = 7200)]
+        speed: u32,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Apply the database migrations.
+    Migrate {
+        #[command(flatten)]
+        config: runtime::ConfigArg,
+    },
+    /// Import data.
+    #[command(subcommand)]
+    Import(runtime::ImportCommand),
+    /// Record an event by hand (a payment, a dispute, a promise…).
+    Event(runtime::EventArgs),
+    /// Cases per stage and status, due wake-ups, outbox and dead letters.
+    Status {
+        #[command(flatten)]
+        config: runtime::ConfigArg,
+    },
+    /// Operate on running instances.
+    #[command(subcommand)]
+    Instances(runtime::InstancesCommand),
     /// Check scenarios and templates: every error at once, FILE:LINE:COLUMN.
     Check {
         /// Scenario files, template files, or folders of them.
@@ -109,6 +156,22 @@ pub enum Format {
 /// Runs a command; the number is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            speed,
+        } => runtime::serve_cmd(&config, listen, speed),
+        Command::Demo {
+            dir,
+            debtors,
+            speed,
+            listen,
+        } => runtime::demo_cmd(&dir, debtors, speed, listen),
+        Command::Migrate { config } => runtime::migrate_cmd(&config),
+        Command::Import(cmd) => runtime::import_cmd(cmd),
+        Command::Event(args) => runtime::event_cmd(args),
+        Command::Status { config } => runtime::status_cmd(&config),
+        Command::Instances(cmd) => runtime::instances_cmd(cmd),
         Command::Check { paths, templates } => check(&paths, templates.as_deref()),
         Command::Simulate {
             scenario,

@@ -1,0 +1,247 @@
+//! HTTP: health, readiness, Prometheus metrics and the event intake (the
+//! full REST API comes later).
+//!
+//! Handlers parse, check and hand over to the store; they never run the
+//! engine themselves: the scheduler applies what they record.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::engine::{Event, EventFields};
+use crate::runtime::{Clock, Metrics};
+use crate::store::{NewEvent, Store};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub notify: Arc<Notify>,
+    pub clock: Clock,
+}
+
+/// The router, with a request body limit.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/events", post(intake))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// An error as `application/problem+json`, with a stable code.
+pub struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+}
+
+impl Problem {
+    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "type": format!("urn:relance:problem:{}", self.code),
+            "title": self.code,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(err) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            err.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = state.metrics.render();
+    if let Ok(report) = state.store.status(state.clock.now_ms()).await {
+        out.push_str(
+            "# HELP relance_instances instances by status\n# TYPE relance_instances gauge\n",
+        );
+        for (status, n) in &report.instances {
+            out.push_str(&format!("relance_instances{{status=\"{status}\"}} {n}\n"));
+        }
+        out.push_str("# HELP relance_outbox outbox rows by status\n# TYPE relance_outbox gauge\n");
+        for (status, n) in &report.outbox {
+            out.push_str(&format!("relance_outbox{{status=\"{status}\"}} {n}\n"));
+        }
+        out.push_str(&format!(
+            "# HELP relance_due_instances instances due now\n# TYPE relance_due_instances gauge\nrelance_due_instances {}\n",
+            report.due_now
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// An event posted to the intake: its type, how to find its case, and its
+/// fields (amounts as decimal strings).
+#[derive(Debug, Deserialize)]
+pub struct Intake {
+    /// Delivery id; the `Idempotency-Key` header may give it instead.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub debtor_id: Option<String>,
+    #[serde(default)]
+    pub case_id: Option<String>,
+    /// When it happened (RFC 3339); default: when it was received.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub fields: EventFields,
+}
+
+/// Records an intake event for its case; returns (new?, instance id).
+pub async fn record(
+    store: &Store,
+    intake: Intake,
+    delivery: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(bool, String), Problem> {
+    let instance = match &intake.case_id {
+        Some(id) => store
+            .instance_state(id)
+            .await
+            .map_err(internal)?
+            .map(|_| id.clone()),
+        None => store
+            .correlate(
+                &intake.client_id,
+                intake.debtor_id.as_deref(),
+                intake.fields.invoice.as_deref(),
+            )
+            .await
+            .map_err(internal)?,
+    };
+    let Some(instance_id) = instance else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "case_not_found",
+            format!(
+                "no case of client `{}` matches {}",
+                intake.client_id,
+                match (&intake.case_id, &intake.debtor_id, &intake.fields.invoice) {
+                    (Some(c), _, _) => format!("case `{c}`"),
+                    (_, _, Some(i)) => format!("invoice `{i}`"),
+                    (_, Some(d), _) => format!("debtor `{d}`"),
+                    _ => "nothing: give case_id, debtor_id or invoice".to_string(),
+                }
+            ),
+        ));
+    };
+    let event = Event {
+        id: delivery.clone().or(intake.id.clone()),
+        kind: intake.kind,
+        at: intake.at.unwrap_or(now),
+        fields: intake.fields,
+    };
+    event.validate().map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+            e.to_string(),
+        )
+    })?;
+    let payload = serde_json::to_string(&event).map_err(|e| internal(e.to_string()))?;
+    let new = store
+        .record_event(
+            &NewEvent {
+                delivery_id: event.id.clone(),
+                instance_id: instance_id.clone(),
+                kind: event.kind.clone(),
+                payload,
+            },
+            now.timestamp_millis(),
+        )
+        .await
+        .map_err(internal)?;
+    Ok((new, instance_id))
+}
+
+fn internal(err: impl ToString) -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        err.to_string(),
+    )
+}
+
+async fn intake(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let intake: Intake = match serde_json::from_slice(&body) {
+        Ok(i) => i,
+        Err(err) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("line {} column {}: {err}", err.line(), err.column()),
+            )
+            .into_response();
+        }
+    };
+    let delivery = headers
+        .get("idempotency-key")
+        .or_else(|| headers.get("webhook-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match record(&state.store, intake, delivery, state.clock.now()).await {
+        Ok((true, instance)) => {
+            state.notify.notify_one();
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "accepted", "instance": instance})),
+            )
+                .into_response()
+        }
+        Ok((false, instance)) => (
+            StatusCode::OK,
+            Json(json!({"status": "duplicate", "instance": instance})),
+        )
+            .into_response(),
+        Err(p) => p.into_response(),
+    }
+}

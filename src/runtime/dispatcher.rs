@@ -1,0 +1,226 @@
+//! The dispatcher: sends outbox rows through the channel adapters, with a
+//! stable idempotency key per action, retries with exponential backoff and
+//! jitter, a dead-letter state for what keeps failing, and parking for an
+//! irreversible send whose outcome is unknown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tracing::{Instrument, error, info, warn};
+
+use super::{Clock, Metrics, RuntimeError};
+use crate::channels::{Adapters, Delivery, RenderExtras, SendError, render_message_with};
+use crate::engine::{Action, Instance};
+use crate::store::{OutboxFate, OutboxRow, Store};
+use crate::templates::{Brand, TemplateStore};
+
+#[derive(Clone, Debug)]
+pub struct DispatcherSettings {
+    pub batch_size: u64,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub lease: Duration,
+    pub idle_sleep: Duration,
+}
+
+impl Default for DispatcherSettings {
+    fn default() -> Self {
+        DispatcherSettings {
+            batch_size: 100,
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(3600),
+            lease: Duration::from_secs(60),
+            idle_sleep: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`: `base × 2^(attempts − 1)`, capped
+/// at `max`, then a jitter of up to a quarter taken off, derived from the
+/// key so that retries of many rows spread out but stay reproducible.
+pub fn backoff(settings: &DispatcherSettings, key: &str, attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(30);
+    let raw = settings
+        .backoff_base
+        .saturating_mul(1u32 << exp)
+        .min(settings.backoff_max);
+    let digest = Sha256::digest(format!("{key}/{attempts}").as_bytes());
+    let spread = u16::from_be_bytes([digest[0], digest[1]]) as u128;
+    let jitter = raw.as_millis() / 4 * spread / u16::MAX as u128;
+    raw - Duration::from_millis(jitter as u64)
+}
+
+pub struct Dispatcher {
+    pub store: Store,
+    pub adapters: Adapters,
+    pub templates: Arc<TemplateStore>,
+    pub owner: String,
+    pub settings: DispatcherSettings,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    /// Sends one batch of ready rows. Returns how many were handled.
+    pub async fn run_once(&self) -> Result<usize, RuntimeError> {
+        let now = self.clock.now_ms();
+        let lease_ms = self.settings.lease.as_millis() as i64 * self.clock.speed() as i64;
+        let rows = self
+            .store
+            .claim_outbox(now, self.settings.batch_size, &self.owner, lease_ms)
+            .await?;
+        for row in &rows {
+            let fate = self.send(row).await;
+            let now = self.clock.now_ms();
+            match self
+                .store
+                .outbox_done(&self.owner, row.id, &fate, now)
+                .await
+            {
+                Ok(()) => {}
+                Err(crate::store::StoreError::LeaseLost { .. }) => {
+                    warn!(outbox.key = %row.key, "outbox lease lost while sending");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(rows.len())
+    }
+
+    async fn send(&self, row: &OutboxRow) -> OutboxFate {
+        let span = tracing::info_span!("send", outbox.key = %row.key, channel = %row.channel);
+        self.send_in_span(row).instrument(span).await
+    }
+
+    async fn send_in_span(&self, row: &OutboxRow) -> OutboxFate {
+        let message = match self.render(row).await {
+            Ok(m) => m,
+            Err(why) => {
+                error!(error = %why, "cannot build the message; dead letter");
+                Metrics::add(&self.metrics.dead_letters, 1);
+                return OutboxFate::Dead { error: why };
+            }
+        };
+        match self.adapters.send(&message).await {
+            Ok(Delivery::Sent { provider_id }) => {
+                info!("message sent");
+                Metrics::add(&self.metrics.sends, 1);
+                OutboxFate::Sent { provider_id }
+            }
+            Ok(Delivery::Duplicate) => {
+                info!("provider already had this key; counted as sent");
+                Metrics::add(&self.metrics.sends, 1);
+                OutboxFate::Sent { provider_id: None }
+            }
+            Err(SendError::Permanent(why)) => {
+                error!(error = %why, "send refused; dead letter");
+                Metrics::add(&self.metrics.dead_letters, 1);
+                OutboxFate::Dead { error: why }
+            }
+            Err(SendError::Unknown(why)) if row.irreversible => {
+                error!(error = %why, "outcome unknown on an irreversible channel; parked for an operator");
+                Metrics::add(&self.metrics.parked, 1);
+                OutboxFate::Parked { error: why }
+            }
+            Err(SendError::Retryable(why)) | Err(SendError::Unknown(why)) => {
+                let attempts = row.attempts.max(1) as u32;
+                if attempts >= self.settings.max_attempts {
+                    error!(error = %why, attempts, "send keeps failing; dead letter");
+                    Metrics::add(&self.metrics.dead_letters, 1);
+                    return OutboxFate::Dead {
+                        error: format!("{why} (after {attempts} attempts)"),
+                    };
+                }
+                let delay = backoff(&self.settings, &row.key, attempts);
+                let at = self.clock.now_ms() + delay.as_millis() as i64 * self.clock.speed() as i64;
+                warn!(error = %why, attempts, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
+                Metrics::add(&self.metrics.send_retries, 1);
+                OutboxFate::Retry { at, error: why }
+            }
+        }
+    }
+
+    async fn render(&self, row: &OutboxRow) -> Result<crate::channels::Message, String> {
+        let action: Action =
+            serde_json::from_str(&row.action).map_err(|e| format!("unreadable action: {e}"))?;
+        let (_, _, state) = self
+            .store
+            .instance_state(&row.instance_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("instance {} is gone", row.instance_id))?;
+        let instance: Instance =
+            serde_json::from_str(&state).map_err(|e| format!("unreadable instance: {e}"))?;
+        let today = Utc
+            .timestamp_millis_opt(self.clock.now_ms())
+            .single()
+            .unwrap_or_default()
+            .with_timezone(&instance.case.debtor.timezone)
+            .date_naive();
+        // TODO: read the client's brand, payment details and partners from the
+        // store once the API can set them; until then messages are signed with
+        // the client's name and carry no payment coordinates.
+        let brand = Brand::default();
+        render_message_with(
+            &self.templates,
+            &brand,
+            &instance,
+            &action,
+            today,
+            &RenderExtras::default(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Runs until `shutdown` turns true; the send in flight finishes first.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let handled = match self.run_once().await {
+                Ok(n) => n,
+                Err(err) => {
+                    warn!(error = %err, "dispatcher round failed; retrying after a pause");
+                    0
+                }
+            };
+            if handled as u64 >= self.settings.batch_size {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.idle_sleep) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
+        let s = DispatcherSettings::default();
+        for attempts in 1..12u32 {
+            let d = backoff(&s, "k", attempts);
+            let raw = Duration::from_secs(1u64 << (attempts - 1)).min(s.backoff_max);
+            assert!(
+                d <= raw && d >= raw * 3 / 4,
+                "attempt {attempts}: {d:?} vs {raw:?}"
+            );
+        }
+        assert_eq!(backoff(&s, "k", 3), backoff(&s, "k", 3), "reproducible");
+        assert_ne!(
+            backoff(&s, "a", 5),
+            backoff(&s, "b", 5),
+            "spread across keys"
+        );
+    }
+}
