@@ -360,6 +360,50 @@ async fn status_counts_instances_and_outbox(store: Store) {
     );
 }
 
+async fn entities_read_what_the_write_path_wrote(store: Store) {
+    use relance::store::entity::{contacts, debtors, instances, invoices, journal, outbox};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    store.import(&batch(2, 100), 1).await.unwrap();
+    store.claim_due(200, 10, "a", 1000).await.unwrap();
+    store
+        .commit("a", &[step("acme/d0", "{}", Some(900))], 300)
+        .await
+        .unwrap();
+    let db = store.connection();
+
+    let inst = instances::Entity::find_by_id("acme/d0".to_string())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (inst.status.as_str(), inst.next_wake, inst.lease_owner),
+        ("running", Some(900), None)
+    );
+    assert_eq!(inst.steps, 1);
+    let debtor = debtors::Entity::find_by_id(("acme".to_string(), "d1".to_string()))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(debtor.timezone, "Europe/Paris");
+    assert!(!debtor.watch);
+    assert_eq!(contacts::Entity::find().all(db).await.unwrap().len(), 2);
+    let inv = invoices::Entity::find()
+        .filter(invoices::Column::CaseId.eq("acme/d1"))
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(inv[0].amount, "100.00", "amounts are decimal strings");
+    assert_eq!(journal::Entity::find().all(db).await.unwrap().len(), 3);
+    let out = outbox::Entity::find().one(db).await.unwrap().unwrap();
+    assert_eq!(
+        (out.status.as_str(), out.attempts, out.irreversible),
+        ("pending", 0, false)
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -394,6 +438,7 @@ on_both!(
     the_outbox_retries_parks_and_cancels,
     an_ended_case_cancels_its_pending_sends,
     status_counts_instances_and_outbox,
+    entities_read_what_the_write_path_wrote,
 );
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //! multi-row `INSERT` per table, in one transaction, because each statement,
 //! not each row, is what a round trip through the driver costs.
 
+pub mod entity;
 mod rows;
 mod sql;
 
