@@ -167,6 +167,19 @@ impl<'a> Cx<'a> {
         ));
     }
 
+    /// An error at a line and column inside a scalar's own text.
+    fn error_inside(
+        &mut self,
+        node: &Node,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) {
+        let (line, column) = node.locate(self.source, line, column);
+        self.diags
+            .push(Diagnostic::error(self.file, line, column, message));
+    }
+
     fn warning(&mut self, node: &Node, message: impl Into<String>) {
         self.diags.push(Diagnostic::warning(
             self.file,
@@ -268,13 +281,12 @@ impl<'a> Cx<'a> {
         match Duration::from_str(text.trim()) {
             Ok(d) => Some(d),
             Err(err) => {
-                let (line, column) = node.locate(self.source, 1, err.offset + 1);
-                self.diags.push(Diagnostic::error(
-                    self.file,
-                    line,
-                    column,
+                self.error_inside(
+                    node,
+                    1,
+                    err.offset + 1,
                     format!("bad duration `{text}` in {what}: {}", err.message),
-                ));
+                );
                 None
             }
         }
@@ -296,13 +308,12 @@ impl<'a> Cx<'a> {
             }),
             Err(errors) => {
                 for err in errors {
-                    let (line, column) = node.locate(self.source, err.line, err.column);
-                    self.diags.push(Diagnostic::error(
-                        self.file,
-                        line,
-                        column,
+                    self.error_inside(
+                        node,
+                        err.line,
+                        err.column,
                         format!("in {what}: {}", err.message),
-                    ));
+                    );
                 }
                 None
             }
@@ -324,16 +335,10 @@ impl<'a> Cx<'a> {
             None => {
                 let hint = suggest(anchor_name, anchors.iter().copied());
                 let lead = anchor_text.len() - anchor_text.trim_start().len();
-                let (line, column) = node.locate(self.source, 1, lead + 1);
-                self.diags.push(Diagnostic::error(
-                    self.file,
-                    line,
-                    column,
-                    format!(
+                self.error_inside(node, 1, lead + 1, format!(
                         "unknown anchor `{anchor_name}` in {what}{hint}; use {} with an optional `+ 5bd` or `- 3d`",
                         anchors.join(", ")
-                    ),
-                ));
+                    ));
                 return None;
             }
         };
@@ -354,13 +359,12 @@ impl<'a> Cx<'a> {
             }),
             Err(err) => {
                 let at = sign_at + 1 + lead + err.offset;
-                let (line, column) = node.locate(self.source, 1, at + 1);
-                self.diags.push(Diagnostic::error(
-                    self.file,
-                    line,
-                    column,
+                self.error_inside(
+                    node,
+                    1,
+                    at + 1,
                     format!("bad duration `{duration_text}` in {what}: {}", err.message),
-                ));
+                );
                 None
             }
         }
@@ -407,13 +411,12 @@ impl<'a> Cx<'a> {
             match Window::from_str(text.trim()) {
                 Ok(w) => Some(w),
                 Err(err) => {
-                    let (line, column) = n.locate(self.source, 1, err.offset + 1);
-                    self.diags.push(Diagnostic::error(
-                        self.file,
-                        line,
-                        column,
+                    self.error_inside(
+                        n,
+                        1,
+                        err.offset + 1,
                         format!("bad window `{text}`: {}", err.message),
-                    ));
+                    );
                     None
                 }
             }
