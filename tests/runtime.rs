@@ -105,7 +105,10 @@ impl Rig {
             .import(&import_batch(&refs, opened), opened.timestamp_millis())
             .await
             .unwrap();
-        started.iter().map(|(_, _, t)| t.instance.id.clone()).collect()
+        started
+            .iter()
+            .map(|(_, _, t)| t.instance.id.clone())
+            .collect()
     }
 
     /// What the simulator predicts for `case`: its journal as rows, and the
@@ -257,7 +260,9 @@ async fn a_case_driven_through_its_life_journals_what_the_simulator_predicts(sto
     let (expected, expected_state) = rig.predicted(case.clone(), opened, until);
     let ids = rig.import(vec![case], opened).await;
 
-    let instants = rig.drive(std::slice::from_ref(&rig.store), until, false).await;
+    let instants = rig
+        .drive(std::slice::from_ref(&rig.store), until, false)
+        .await;
 
     assert!(instants >= 5, "only {instants} wake-ups");
     let journal = rig.store.journal(&ids[0]).await.unwrap();
@@ -389,7 +394,10 @@ async fn a_payment_in_full_over_http_ends_the_case_and_cancels_pending_sends(sto
     assert_eq!(content_type, "application/problem+json");
     assert!(body.contains("case_not_found"), "{body}");
     let (status, content_type, _) = http(addr, "/api/v1/events", "{\"type\": ").await;
-    assert_eq!((status, content_type.as_str()), (400, "application/problem+json"));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "application/problem+json")
+    );
     let no_amount = r#"{"type": "payment.received", "client_id": "acme", "debtor_id": "D-1001"}"#;
     let (status, _, body) = http(addr, "/api/v1/events", no_amount).await;
     assert_eq!(status, 422, "{body}");
@@ -465,7 +473,10 @@ async fn wakes_missed_while_down_run_once_late_and_lose_nothing(store: Store) {
     );
     let unique: BTreeSet<&String> = sent.iter().collect();
     assert_eq!(unique.len(), sent.len(), "each step once: {sent:?}");
-    let late: Vec<_> = journal.iter().filter(|r| r.at == back.timestamp_millis()).collect();
+    let late: Vec<_> = journal
+        .iter()
+        .filter(|r| r.at == back.timestamp_millis())
+        .collect();
     assert!(!late.is_empty(), "they ran late, at restart");
     let next = rig.store.next_wake().await.unwrap().unwrap();
     assert!(next > back.timestamp_millis(), "nothing left behind");
@@ -521,7 +532,9 @@ impl Channel for Unsure {
 
     async fn send(&self, _msg: &Message) -> Result<Delivery, SendError> {
         *self.calls.lock().unwrap() += 1;
-        Err(SendError::Unknown("connection dropped after the request".into()))
+        Err(SendError::Unknown(
+            "connection dropped after the request".into(),
+        ))
     }
 }
 
@@ -556,7 +569,11 @@ async fn a_failing_send_is_retried_with_backoff_until_it_goes(store: Store) {
     }
     let rows = rig.outbox(&id).await;
     assert!(rows.iter().all(|r| r.3 == "sent" && r.4 == 3), "{rows:?}");
-    assert!(flaky.calls().values().all(|n| *n == 3), "{:?}", flaky.calls());
+    assert!(
+        flaky.calls().values().all(|n| *n == 3),
+        "{:?}",
+        flaky.calls()
+    );
 }
 
 async fn a_send_that_keeps_failing_goes_dead_and_an_operator_requeues_it(store: Store) {
@@ -571,13 +588,24 @@ async fn a_send_that_keeps_failing_goes_dead_and_an_operator_requeues_it(store: 
     }
     let rows = rig.outbox(&id).await;
     assert!(rows.iter().all(|r| r.3 == "dead"), "{rows:?}");
-    assert!(broken.calls().values().all(|n| *n == 3), "max_attempts, then stop");
+    assert!(
+        broken.calls().values().all(|n| *n == 3),
+        "max_attempts, then stop"
+    );
 
     let later = t + chrono::Duration::minutes(10);
     let first = rows[0].0;
-    assert!(rig.store.outbox_requeue(first, later.timestamp_millis()).await.unwrap());
     assert!(
-        !rig.store.outbox_requeue(first, later.timestamp_millis()).await.unwrap(),
+        rig.store
+            .outbox_requeue(first, later.timestamp_millis())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !rig.store
+            .outbox_requeue(first, later.timestamp_millis())
+            .await
+            .unwrap(),
         "only a dead or parked row is requeued"
     );
     assert_eq!(rig.outbox(&id).await[0].3, "pending");
@@ -729,9 +757,20 @@ async fn shutdown_finishes_the_batch_in_flight_and_release_clears_leases(store: 
     );
 
     let now = far.now_ms() + 86_400_000 * 30;
-    let held = rig.store.claim_due(now, 5, "crashed", 3_600_000).await.unwrap();
+    let held = rig
+        .store
+        .claim_due(now, 5, "crashed", 3_600_000)
+        .await
+        .unwrap();
     assert!(!held.is_empty());
-    assert!(rig.store.claim_due(now, 100, "other", 1000).await.unwrap().len() < 60);
+    assert!(
+        rig.store
+            .claim_due(now, 100, "other", 1000)
+            .await
+            .unwrap()
+            .len()
+            < 60
+    );
     rig.store.release("crashed").await.unwrap();
     assert_eq!(
         count(&rig.store, "instances WHERE lease_owner = 'crashed'").await,

@@ -85,6 +85,9 @@ mod tests {
         let clock = Clock::fixed(t);
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(clock.now(), t);
-        assert_eq!(clock.real_wait_until(t.timestamp_millis() - 1), Duration::ZERO);
+        assert_eq!(
+            clock.real_wait_until(t.timestamp_millis() - 1),
+            Duration::ZERO
+        );
     }
 }
