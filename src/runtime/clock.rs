@@ -1,4 +1,5 @@
-//! The runtime's clock: real time, or real time sped up for demos and tests.
+//! The runtime's clock: real time, real time sped up for demos, or time
+//! stopped at one instant for tests.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,8 @@ pub struct Clock {
     real_start: Instant,
     virtual_start: DateTime<Utc>,
     speed: u32,
+    /// Time stands still at `virtual_start`.
+    frozen: bool,
 }
 
 impl Clock {
@@ -25,6 +28,18 @@ impl Clock {
             real_start: Instant::now(),
             virtual_start: start,
             speed: speed.max(1),
+            frozen: false,
+        }
+    }
+
+    /// Time stopped at `t`: every call to [`Clock::now`] answers `t`. For
+    /// tests that drive the runtime instant by instant.
+    pub fn fixed(t: DateTime<Utc>) -> Self {
+        Clock {
+            real_start: Instant::now(),
+            virtual_start: t,
+            speed: 1,
+            frozen: true,
         }
     }
 
@@ -33,6 +48,9 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
+        if self.frozen {
+            return self.virtual_start;
+        }
         let elapsed = self.real_start.elapsed();
         let scaled = elapsed.as_millis() as i64 * self.speed as i64;
         self.virtual_start + chrono::Duration::milliseconds(scaled)
@@ -54,5 +72,22 @@ impl Clock {
     /// A virtual duration in real time.
     pub fn to_real(&self, virtual_duration: Duration) -> Duration {
         virtual_duration / self.speed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_clock_never_moves() {
+        let t = Utc::now() - chrono::Duration::days(3);
+        let clock = Clock::fixed(t);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(clock.now(), t);
+        assert_eq!(
+            clock.real_wait_until(t.timestamp_millis() - 1),
+            Duration::ZERO
+        );
     }
 }
