@@ -139,6 +139,21 @@ pub async fn record(
     delivery: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<(bool, String), Problem> {
+    // The event is checked before its case is looked up: a malformed event
+    // is a 422 whichever case it names.
+    let probe = Event {
+        id: None,
+        kind: intake.kind.clone(),
+        at: now,
+        fields: intake.fields.clone(),
+    };
+    probe.validate().map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+            e.to_string(),
+        )
+    })?;
     let instance = match &intake.case_id {
         Some(id) => store
             .instance_state(id)
@@ -176,13 +191,6 @@ pub async fn record(
         at: intake.at.unwrap_or(now),
         fields: intake.fields,
     };
-    event.validate().map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_event",
-            e.to_string(),
-        )
-    })?;
     let payload = serde_json::to_string(&event).map_err(|e| internal(e.to_string()))?;
     let new = store
         .record_event(

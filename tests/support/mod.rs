@@ -63,7 +63,14 @@ pub fn postgres_server() -> Option<String> {
 /// A new, empty PostgreSQL database on the test server: its URL.
 pub async fn postgres_database(name: &str) -> Option<String> {
     let server = postgres_server()?;
-    let db_name = unique(name).to_lowercase();
+    // PostgreSQL cuts names at 63 bytes: the unique part goes first.
+    let mut db_name = format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        name.to_lowercase()
+    );
+    db_name.truncate(63);
     let admin = Database::connect(server.as_str()).await.unwrap();
     admin
         .execute_unprepared(&format!("CREATE DATABASE {db_name}"))
