@@ -317,6 +317,129 @@ async fn count(store: &Store, from_where: &str) -> i64 {
     row.try_get_by_index(0).unwrap()
 }
 
+/// Records an event for an instance straight in the store.
+async fn record(
+    store: &Store,
+    instance: &str,
+    kind: &str,
+    at: DateTime<Utc>,
+    fields: relance::engine::EventFields,
+) {
+    let event = relance::engine::Event {
+        id: None,
+        kind: kind.into(),
+        at,
+        fields,
+    };
+    store
+        .record_event(
+            &relance::store::NewEvent {
+                delivery_id: None,
+                instance_id: instance.into(),
+                kind: kind.into(),
+                payload: serde_json::to_string(&event).unwrap(),
+            },
+            at.timestamp_millis(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn payments_disputes_and_promises_reach_their_tables(store: Store) {
+    let rig = rig(store).await;
+    let (case, opened) = example_case();
+    let id = rig.import(vec![case], opened).await.remove(0);
+    let day = |d: u32| Utc.with_ymd_and_hms(2026, 3, d, 11, 0, 0).unwrap();
+    let run = |t: DateTime<Utc>| {
+        let s = rig.scheduler(&rig.store, "a", Clock::fixed(t), 50);
+        async move { s.run_once().await.unwrap() }
+    };
+
+    record(
+        &rig.store,
+        &id,
+        "payment.received",
+        day(2),
+        relance::engine::EventFields {
+            amount: Some(rust_decimal::Decimal::new(130000, 2)),
+            reference: Some("VIR-1".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    record(
+        &rig.store,
+        &id,
+        "dispute.opened",
+        day(3),
+        relance::engine::EventFields {
+            reason: Some("goods damaged".into()),
+            invoice: Some("F-2026-0178".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    run(day(3)).await;
+    record(
+        &rig.store,
+        &id,
+        "dispute.resolved",
+        day(5),
+        Default::default(),
+    )
+    .await;
+    record(
+        &rig.store,
+        &id,
+        "promise.made",
+        day(6),
+        relance::engine::EventFields {
+            date: Some(NaiveDate::from_ymd_opt(2026, 3, 20).unwrap()),
+            ..Default::default()
+        },
+    )
+    .await;
+    run(day(6)).await;
+    // The promise falls due on the 20th (+2 business days): nothing came, so
+    // at the end of the pause it is broken.
+    run(day(31)).await;
+
+    assert_eq!(count(&rig.store, "payments WHERE amount = '1300.00' AND source = 'payment.received' AND reference = 'VIR-1'").await, 1);
+    // 1250.00 clears the oldest invoice, 50.00 goes to the next.
+    assert_eq!(
+        count(
+            &rig.store,
+            "allocations WHERE invoice_number = 'F-2026-0142' AND amount = '1250.00'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &rig.store,
+            "allocations WHERE invoice_number = 'F-2026-0178' AND amount = '50.00'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &rig.store,
+            "disputes WHERE reason = 'goods damaged' AND resolved_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &rig.store,
+            "promises WHERE kind = 'promise' AND amount = '430.50' AND status = 'broken'"
+        )
+        .await,
+        1
+    );
+}
+
 // --- 3. the HTTP intake ----------------------------------------------------
 
 /// One HTTP/1.1 request over a fresh connection: (status, content type, body).
@@ -811,6 +934,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    payments_disputes_and_promises_reach_their_tables,
     a_case_driven_through_its_life_journals_what_the_simulator_predicts,
     a_step_commits_its_state_journal_and_outbox_together,
     a_payment_in_full_over_http_ends_the_case_and_cancels_pending_sends,

@@ -114,6 +114,7 @@ fn step(id: &str, state: &str, next_wake: Option<i64>) -> StepRecord {
         events_applied: Vec::new(),
         events_refused: Vec::new(),
         cancel_pending: false,
+        domain: Vec::new(),
     }
 }
 

@@ -6,8 +6,8 @@ use crate::engine::{Action, ActionKind, Case, Instance, JournalEntry, Transition
 use crate::money::round;
 use crate::scenario::{Channel, Scenario};
 use crate::store::{
-    CaseRow, ClientRow, ContactRow, DebtorRow, ImportBatch, InstanceRow, InvoiceRow, JournalRow,
-    OutboxInsert,
+    CaseRow, ClientRow, ContactRow, DebtorRow, DomainRow, ImportBatch, InstanceRow, InvoiceRow,
+    JournalRow, OutboxInsert,
 };
 
 pub fn journal_row(instance_id: &str, e: &JournalEntry) -> JournalRow {
@@ -138,4 +138,103 @@ pub fn import_batch(
             .extend(t.actions.iter().map(|a| outbox_row(&inst.id, a)));
     }
     b
+}
+
+/// The accounts-receivable rows a transition from `before` to `after`
+/// records: the payment and its allocations, a dispute opened or resolved,
+/// a promise made, kept or broken.
+pub fn domain_rows(
+    before: &Instance,
+    after: &Instance,
+    event: Option<&crate::engine::Event>,
+) -> Vec<DomainRow> {
+    let case = &after.case;
+    let case_id = after.id.clone();
+    let mut rows = Vec::new();
+    if let Some(e) = event {
+        let at = e.at.timestamp_millis();
+        let day =
+            e.at.with_timezone(&case.debtor.timezone)
+                .date_naive()
+                .to_string();
+        match e.kind.as_str() {
+            "payment.received" | "agent.collected" | "insurer.paid" | "payment.refunded" => {
+                let sign = if e.kind == "payment.refunded" { -1 } else { 1 };
+                let amount =
+                    e.fields.amount.unwrap_or_default() * rust_decimal::Decimal::from(sign);
+                let mut allocations = Vec::new();
+                for (b, a) in before.case.invoices.iter().zip(&case.invoices) {
+                    let added: rust_decimal::Decimal = a
+                        .allocations
+                        .iter()
+                        .skip(b.allocations.len())
+                        .map(|x| x.amount)
+                        .sum();
+                    if !added.is_zero() {
+                        allocations
+                            .push((a.number.clone(), round(added, after.currency).to_string()));
+                    }
+                }
+                rows.push(DomainRow::Payment {
+                    client_id: case.client.id.clone(),
+                    debtor_id: case.debtor.id.clone(),
+                    case_id: case_id.clone(),
+                    amount: round(amount, after.currency).to_string(),
+                    currency: after.currency.code().to_string(),
+                    received_on: day,
+                    reference: e.fields.reference.clone(),
+                    source: e.kind.clone(),
+                    allocations,
+                });
+            }
+            "dispute.opened" => rows.push(DomainRow::DisputeOpened {
+                case_id: case_id.clone(),
+                invoice: e.fields.invoice.clone(),
+                reason: e.fields.reason.clone(),
+                at,
+            }),
+            "dispute.resolved" => rows.push(DomainRow::DisputeResolved {
+                case_id: case_id.clone(),
+                at,
+            }),
+            _ => {}
+        }
+    }
+    if let Some(p) = &after.promise
+        && before.promise.as_ref() != Some(p)
+    {
+        if before.promise.is_some() {
+            rows.push(DomainRow::PromiseSettled {
+                case_id: case_id.clone(),
+                status: "replaced".into(),
+            });
+        }
+        rows.push(DomainRow::Promise {
+            case_id: case_id.clone(),
+            kind: if p.instalments.is_empty() {
+                "promise"
+            } else {
+                "plan"
+            }
+            .into(),
+            due_on: p.date.to_string(),
+            amount: round(p.amount, after.currency).to_string(),
+            instalments: serde_json::to_string(&p.instalments).unwrap_or_else(|_| "[]".into()),
+            at: event
+                .map(|e| e.at)
+                .unwrap_or(after.last_step_at)
+                .timestamp_millis(),
+        });
+    } else if before.promise.is_some() && after.promise.is_none() {
+        let status = if after.promises_broken > before.promises_broken {
+            "broken"
+        } else {
+            "kept"
+        };
+        rows.push(DomainRow::PromiseSettled {
+            case_id,
+            status: status.into(),
+        });
+    }
+    rows
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
-use super::rows::{journal_row, outbox_row, stage_of, state_json};
+use super::rows::{domain_rows, journal_row, outbox_row, stage_of, state_json};
 use super::{Clock, Metrics, RuntimeError, ScenarioSet};
 use crate::engine::{Engine, Event, Input, Instance, Status};
 use crate::money::RateTable;
@@ -116,6 +116,7 @@ impl Scheduler {
             events_applied: Vec::new(),
             events_refused: Vec::new(),
             cancel_pending: false,
+            domain: Vec::new(),
         };
         let _span =
             tracing::info_span!("instance", instance.id = %c.id, scenario.version = %c.version)
@@ -134,8 +135,11 @@ impl Scheduler {
             // An event is applied at the later of its own time and the
             // instance's progress, so that time never runs backwards.
             let at = event.at.min(now).max(inst.last_step_at);
-            match engine.step(&inst, &sc, &Input::Event(event), at) {
+            match engine.step(&inst, &sc, &Input::Event(event.clone()), at) {
                 Ok(t) => {
+                    record
+                        .domain
+                        .extend(domain_rows(&inst, &t.instance, Some(&event)));
                     record.steps += 1;
                     record.cancel_pending |= t.cancel_pending;
                     record
@@ -164,6 +168,7 @@ impl Scheduler {
                 }
             };
             record.steps += 1;
+            record.domain.extend(domain_rows(&inst, &t.instance, None));
             let unchanged = t.journal.is_empty() && t.instance.next_wake == inst.next_wake;
             record.cancel_pending |= t.cancel_pending;
             for e in &t.journal {

@@ -527,6 +527,9 @@ impl Store {
             .await?;
         }
 
+        let domain: Vec<&DomainRow> = mine.iter().flat_map(|st| st.domain.iter()).collect();
+        write_domain(&tx, &s, &domain).await?;
+
         let ended: Vec<Value> = mine
             .iter()
             .filter(|st| st.cancel_pending)
@@ -1007,6 +1010,112 @@ async fn count(db: &DatabaseConnection, s: &Sql, table: &str) -> Result<i64> {
         Some(r) => r.try_get_by_index(0)?,
         None => 0,
     })
+}
+
+async fn write_domain(tx: &impl ConnectionTrait, s: &Sql, rows: &[&DomainRow]) -> Result<()> {
+    for row in rows {
+        match row {
+            DomainRow::Payment {
+                client_id,
+                debtor_id,
+                case_id,
+                amount,
+                currency,
+                received_on,
+                reference,
+                source,
+                allocations,
+            } => {
+                let inserted = tx
+                    .query_one_raw(s.stmt(
+                        "INSERT INTO payments (client_id, debtor_id, case_id, amount, currency, received_on, reference, source) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        vec![
+                            client_id.clone().into(),
+                            debtor_id.clone().into(),
+                            case_id.clone().into(),
+                            amount.clone().into(),
+                            currency.clone().into(),
+                            received_on.clone().into(),
+                            reference.clone().into(),
+                            source.clone().into(),
+                        ],
+                    ))
+                    .await?;
+                let Some(id) = inserted else { continue };
+                let payment_id: i64 = id.try_get_by_index(0)?;
+                if allocations.is_empty() {
+                    continue;
+                }
+                let mut values = Vec::new();
+                for (invoice, part) in allocations {
+                    values.extend([
+                        payment_id.into(),
+                        client_id.clone().into(),
+                        invoice.clone().into(),
+                        part.clone().into(),
+                    ]);
+                }
+                tx.execute_raw(s.stmt(
+                    &format!(
+                        "INSERT INTO allocations (payment_id, client_id, invoice_number, amount) VALUES {}",
+                        sql::tuples(allocations.len(), 4)
+                    ),
+                    values,
+                ))
+                .await?;
+            }
+            DomainRow::DisputeOpened {
+                case_id,
+                invoice,
+                reason,
+                at,
+            } => {
+                tx.execute_raw(s.stmt(
+                    "INSERT INTO disputes (case_id, invoice_number, reason, opened_at) VALUES (?, ?, ?, ?)",
+                    vec![case_id.clone().into(), invoice.clone().into(), reason.clone().into(), (*at).into()],
+                ))
+                .await?;
+            }
+            DomainRow::DisputeResolved { case_id, at } => {
+                tx.execute_raw(s.stmt(
+                    "UPDATE disputes SET resolved_at = ? WHERE id = \
+                     (SELECT MIN(id) FROM disputes WHERE case_id = ? AND resolved_at IS NULL)",
+                    vec![(*at).into(), case_id.clone().into()],
+                ))
+                .await?;
+            }
+            DomainRow::Promise {
+                case_id,
+                kind,
+                due_on,
+                amount,
+                instalments,
+                at,
+            } => {
+                tx.execute_raw(s.stmt(
+                    "INSERT INTO promises (case_id, kind, due_on, amount, instalments, made_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    vec![
+                        case_id.clone().into(),
+                        kind.clone().into(),
+                        due_on.clone().into(),
+                        amount.clone().into(),
+                        instalments.clone().into(),
+                        (*at).into(),
+                    ],
+                ))
+                .await?;
+            }
+            DomainRow::PromiseSettled { case_id, status } => {
+                tx.execute_raw(s.stmt(
+                    "UPDATE promises SET status = ? WHERE case_id = ? AND status = 'running'",
+                    vec![status.clone().into(), case_id.clone().into()],
+                ))
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn insert_journal(tx: &impl ConnectionTrait, s: &Sql, rows: &[JournalRow]) -> Result<()> {

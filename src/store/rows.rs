@@ -195,6 +195,50 @@ pub struct StepRecord {
     pub events_refused: Vec<(i64, String)>,
     /// The case ended: pending sends are cancelled.
     pub cancel_pending: bool,
+    /// Payments, disputes and promises the step recorded, for the
+    /// accounts-receivable tables.
+    pub domain: Vec<DomainRow>,
+}
+
+/// A change to the accounts-receivable tables that goes with a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainRow {
+    /// Money received, and how it was allocated to invoices.
+    Payment {
+        client_id: String,
+        debtor_id: String,
+        case_id: String,
+        amount: String,
+        currency: String,
+        received_on: String,
+        reference: Option<String>,
+        source: String,
+        allocations: Vec<(String, String)>,
+    },
+    DisputeOpened {
+        case_id: String,
+        invoice: Option<String>,
+        reason: Option<String>,
+        at: i64,
+    },
+    DisputeResolved {
+        case_id: String,
+        at: i64,
+    },
+    /// A promise to pay (`kind` promise) or a payment plan (`kind` plan).
+    Promise {
+        case_id: String,
+        kind: String,
+        due_on: String,
+        amount: String,
+        instalments: String,
+        at: i64,
+    },
+    /// The running promise of a case was kept or broken.
+    PromiseSettled {
+        case_id: String,
+        status: String,
+    },
 }
 
 /// A new event for an instance.
