@@ -210,7 +210,7 @@ pub fn domain_rows(
             });
         }
         rows.push(DomainRow::Promise {
-            case_id: case_id.clone(),
+            case_id,
             kind: if p.instalments.is_empty() {
                 "promise"
             } else {
