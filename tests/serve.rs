@@ -298,3 +298,159 @@ fn walk(dir: &Path) -> usize {
         })
         .sum()
 }
+
+/// Moves running instances to a new version of their scenario, with an
+/// explicit step mapping; instances on an unmapped step stay and are named.
+#[test]
+fn instances_migrate_moves_mapped_instances_and_reports_the_others() {
+    let dir = support::scratch("instances-migrate");
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    for name in ["b2b-france", "b2b-spain", "b2c-france"] {
+        std::fs::copy(
+            root().join(format!("scenarios/{name}.yaml")),
+            scenarios.join(format!("{name}.yaml")),
+        )
+        .unwrap();
+    }
+    let db = dir.join("relance.db");
+    let config = dir.join("relance.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "database:\n  url: \"{}\"\nscenarios: \"{}\"\ntemplates: \"{}\"\n",
+            sqlite_url(&db),
+            scenarios.display(),
+            root().join("templates").display(),
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let csv = root()
+        .join("examples/import/invoices.csv")
+        .display()
+        .to_string();
+    let out = relance(&["import", "invoices", &csv, "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Version 2 renames the first steps of the French B2B scenario.
+    let file = scenarios.join("b2b-france.yaml");
+    let v1_text = std::fs::read_to_string(&file).unwrap();
+    let v2_text = v1_text
+        .replace("id: courtesy\n", "id: courtesy_v2\n")
+        .replace("id: first_reminder\n", "id: first_reminder_v2\n");
+    assert_ne!(v1_text, v2_text);
+    std::fs::write(&file, &v2_text).unwrap();
+    let v2 = relance::scenario::version_of(&v2_text);
+
+    let states = || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = Store::open(&sqlite_url(&db), Synchronous::Full)
+                .await
+                .unwrap();
+            let rows = store.instances_of("b2b-france", 0).await.unwrap();
+            rows.into_iter()
+                .map(|(id, version, state)| {
+                    let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+                    (id, version, v["position"].clone())
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let before = states();
+    assert!(!before.is_empty());
+
+    // A mapping that leaves a step out moves nothing on that step and says so.
+    let out = relance(&[
+        "instances",
+        "migrate",
+        "--scenario",
+        "b2b-france",
+        "--to",
+        &v2,
+        "--map",
+        "courtesy=courtesy_v2",
+        "--config",
+        &config,
+    ]);
+    let said = text(&out);
+    let past_courtesy = before
+        .iter()
+        .any(|(_, _, p)| p != &serde_json::json!({"stage": 0, "step": 0}));
+    assert!(
+        past_courtesy,
+        "the imported invoices are overdue: {before:?}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("not moved") && said.contains("(on step `"),
+        "{said}"
+    );
+    assert!(
+        states().iter().all(|(_, v, _)| v != &v2),
+        "nothing unmapped moved"
+    );
+
+    let out = relance(&[
+        "instances",
+        "migrate",
+        "--scenario",
+        "b2b-france",
+        "--to",
+        &v2,
+        "--map",
+        "courtesy=courtesy_v2",
+        "--map",
+        "first_reminder=first_reminder_v2",
+        "--map",
+        "sms_reminder=sms_reminder",
+        "--map",
+        "second_reminder=second_reminder",
+        "--map",
+        "reminder_letter=reminder_letter",
+        "--map",
+        "call=call",
+        "--map",
+        "insurer_notification=insurer_notification",
+        "--map",
+        "simple_notice=simple_notice",
+        "--map",
+        "registered_notice=registered_notice",
+        "--map",
+        "handover=handover",
+        "--map",
+        "insurer_claim=insurer_claim",
+        "--config",
+        &config,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = states();
+    assert!(
+        after.iter().all(|(_, version, _)| version == &v2),
+        "{after:?}"
+    );
+    for ((_, _, p1), (_, _, p2)) in before.iter().zip(&after) {
+        assert_eq!(p1, p2, "step indexes are the same in both versions here");
+    }
+
+    // A mapping to a step the new version lacks is refused before anything moves.
+    let out = relance(&[
+        "instances",
+        "migrate",
+        "--scenario",
+        "b2b-france",
+        "--to",
+        &v2,
+        "--map",
+        "courtesy=nowhere",
+        "--config",
+        &config,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("has no step `nowhere`"),
+        "{}",
+        text(&out)
+    );
+}
