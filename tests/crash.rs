@@ -135,10 +135,6 @@ async fn crash_test(database_url: &str, dir: &Path) {
             seen.duplicates, 0,
             "irreversible {key} ({status}) was sent again: {seen:?}"
         );
-        assert_ne!(
-            status, "cancelled",
-            "irreversible sends here are never cancelled"
-        );
     }
     let sent = rows.iter().filter(|(_, _, s)| s == "sent").count();
     eprintln!(
