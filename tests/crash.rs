@@ -85,7 +85,7 @@ async fn crash_test(database_url: &str, dir: &Path) {
     let last = VirtualTime::new(horizon, FINAL_SPEED);
     let server = Server::start(&config, FINAL_SPEED, horizon);
     let store = Store::open(database_url, Synchronous::Full).await.unwrap();
-    wait_until_settled(&store, last, Duration::from_secs(120)).await;
+    wait_until_settled(&store, last, days(1000), Duration::from_secs(120)).await;
     drop(server);
 
     let mismatches =

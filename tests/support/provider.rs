@@ -340,6 +340,22 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, then waits (up to 10 s, then SIGKILL) for a graceful stop.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !self.alive() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -375,17 +391,24 @@ impl VirtualTime {
     }
 }
 
-/// Waits until nothing is left to do at the virtual time `clock` tells: no instance due,
-/// no event pending, no outbox row waiting or in flight. Panics after `limit`.
-pub async fn wait_until_settled(store: &Store, clock: VirtualTime, limit: Duration) {
+/// Waits until nothing is left to do at the virtual time `clock` tells: no instance due or
+/// due within a virtual `lookahead`, no event pending, no outbox row ready or in flight.
+/// Panics after `limit`.
+pub async fn wait_until_settled(
+    store: &Store,
+    clock: VirtualTime,
+    lookahead: chrono::Duration,
+    limit: Duration,
+) {
     let deadline = Instant::now() + limit;
     let mut calm = 0;
     loop {
-        let report = store.status(clock.now().timestamp_millis()).await.unwrap();
-        let busy = report.outbox.iter().any(|(status, n)| {
-            *n > 0 && matches!(status.as_str(), "pending" | "retry" | "sending")
-        });
-        if !busy && report.due_now == 0 && report.events_pending == 0 {
+        let now = clock.now().timestamp_millis();
+        let report = store.status(now).await.unwrap();
+        let outbox_busy = outbox_busy(store, now).await;
+        let next_wake = store.next_wake().await.unwrap();
+        let wake_soon = next_wake.is_some_and(|w| w <= now + lookahead.num_milliseconds());
+        if outbox_busy == 0 && !wake_soon && report.due_now == 0 && report.events_pending == 0 {
             calm += 1;
             if calm >= 3 {
                 return;
@@ -395,10 +418,34 @@ pub async fn wait_until_settled(store: &Store, clock: VirtualTime, limit: Durati
         }
         assert!(
             Instant::now() < deadline,
-            "not settled after {limit:?}: {report:?}"
+            "not settled after {limit:?}: {outbox_busy} outbox row(s) busy, next wake \
+             {next_wake:?} at {now}: {report:?}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Outbox rows in flight, or waiting and ready to go at `now`.
+async fn outbox_busy(store: &Store, now: i64) -> i64 {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let backend = store.backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sending' OR (status IN ('pending', \
+             'retry') AND next_attempt <= $1 AND not_before <= $1)"
+        }
+        _ => {
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sending' OR (status IN ('pending', \
+             'retry') AND next_attempt <= ?1 AND not_before <= ?1)"
+        }
+    };
+    let row = store
+        .connection()
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [now.into()]))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index(0).unwrap()
 }
 
 /// A journal reduced to what does not depend on exact times: (step, kind), with the
