@@ -296,7 +296,7 @@ pub async fn import_portfolio(config: &Path, count: usize, at: DateTime<Utc>) ->
     started
         .into_iter()
         .map(|(case, scenario, t)| Imported {
-            instance_id: t.instance.id.clone(),
+            instance_id: t.instance.id,
             case,
             scenario,
         })
