@@ -4,11 +4,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Delivery, DynChannel, FileChannel, LogChannel, Message, SendError};
+use super::{
+    Delivery, DynChannel, FileChannel, HttpChannel, HttpError, HttpSettings, LogChannel, Message,
+    SendError,
+};
 use crate::scenario::Channel;
 
 /// The adapter names configuration may use.
-pub const ADAPTER_NAMES: &[&str] = &["file", "log"];
+pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http"];
 
 /// A channel table that cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +23,12 @@ pub enum AdapterError {
         /// A ready-to-print suggestion (" (did you mean `file`?)"), or empty.
         hint: String,
     },
+    /// A channel is sent through `http` but no provider URL is configured.
+    #[error("the http adapter is chosen but channels.http.url is not set")]
+    HttpNotConfigured,
+    /// The provider URL is not usable.
+    #[error(transparent)]
+    Http(#[from] HttpError),
 }
 
 /// One adapter for each channel: a default, and overrides for some channels.
@@ -66,12 +75,28 @@ impl Adapters {
         overrides: &BTreeMap<Channel, String>,
         dir: &Path,
     ) -> Result<Self, AdapterError> {
+        Self::from_settings(default, overrides, dir, None)
+    }
+
+    /// Like [`Adapters::from_names`], with the provider the `http` adapter posts to; all
+    /// channels named `http` share one [`HttpChannel`].
+    pub fn from_settings(
+        default: &str,
+        overrides: &BTreeMap<Channel, String>,
+        dir: &Path,
+        http: Option<&HttpSettings>,
+    ) -> Result<Self, AdapterError> {
         let file: Arc<dyn DynChannel> = Arc::new(FileChannel::new(dir));
         let log: Arc<dyn DynChannel> = Arc::new(LogChannel::new());
+        let http: Option<Arc<dyn DynChannel>> = match http {
+            Some(settings) => Some(Arc::new(HttpChannel::new(settings)?)),
+            None => None,
+        };
         let pick = |name: &str| -> Result<Arc<dyn DynChannel>, AdapterError> {
             match name {
                 "file" => Ok(Arc::clone(&file)),
                 "log" => Ok(Arc::clone(&log)),
+                "http" => http.clone().ok_or(AdapterError::HttpNotConfigured),
                 _ => Err(AdapterError::UnknownAdapter {
                     name: name.to_owned(),
                     hint: hint(name),

@@ -1,5 +1,6 @@
 //! Channel adapters: one trait every transport implements, the message the dispatcher hands
-//! it, and the local adapters (`file`, `log`) used for demos and tests.
+//! it, the local adapters (`file`, `log`) used for demos and tests, and a plain `http` adapter
+//! that posts to a provider.
 //!
 //! This module owns turning an outbox action into a rendered [`Message`] and handing that
 //! message to a transport. It never touches storage and decides nothing about retries: an
@@ -7,6 +8,7 @@
 
 mod adapters;
 mod file;
+mod http;
 mod log;
 mod render;
 
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use adapters::{ADAPTER_NAMES, AdapterError, Adapters};
 pub use file::FileChannel;
+pub use http::{HttpChannel, HttpError, HttpSettings};
 pub use log::LogChannel;
 pub use render::{
     Agent, PaymentDetails, RenderError, RenderExtras, render_message, render_message_with,

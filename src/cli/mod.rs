@@ -45,6 +45,9 @@ pub enum Command {
         /// Run the clock this many times faster than real time (tests, demos).
         #[arg(long, default_value_t = 1)]
         speed: u32,
+        /// Start the clock at this instant instead of now (tests of missed wakes).
+        #[arg(long, hide = true)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// A fresh demo database with a sample portfolio, served with an
     /// accelerated clock: watch messages appear in DIR/outbox.
@@ -160,7 +163,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             config,
             listen,
             speed,
-        } => runtime::serve_cmd(&config, listen, speed),
+            start,
+        } => runtime::serve_cmd(&config, listen, speed, start),
         Command::Demo {
             dir,
             debtors,

@@ -109,16 +109,13 @@ pub fn serve_cmd(
     config: &ConfigArg,
     listen: Option<SocketAddr>,
     speed: u32,
+    start: Option<chrono::DateTime<Utc>>,
 ) -> anyhow::Result<i32> {
     let mut config = config.load()?;
     if let Some(l) = listen {
         config.http.listen = l;
     }
-    let clock = if speed > 1 {
-        Clock::accelerated(Utc::now(), speed)
-    } else {
-        Clock::real()
-    };
+    let clock = Clock::accelerated(start.unwrap_or_else(Utc::now), speed);
     runtime()?.block_on(serve(config, clock))?;
     Ok(0)
 }

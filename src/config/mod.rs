@@ -154,6 +154,21 @@ pub struct ChannelsConfig {
     /// Channel name (`email`, `sms`, `registered_mail`…) → adapter.
     #[serde(deserialize_with = "known_channels")]
     pub per_channel: BTreeMap<String, Adapter>,
+    /// The provider the `http` adapter posts to.
+    pub http: HttpChannelConfig,
+}
+
+/// The `http` adapter: one provider URL that receives every message as JSON.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpChannelConfig {
+    /// `http://host[:port][/path]`; required when a channel uses the `http` adapter.
+    pub url: Option<String>,
+    /// Milliseconds the whole exchange (connect, send, answer) may take.
+    pub timeout_ms: u64,
+    /// Allows loopback and private addresses (refused by default, so that a mistyped
+    /// URL cannot reach internal services).
+    pub allow_loopback: bool,
 }
 
 /// A channel adapter.
@@ -164,6 +179,19 @@ pub enum Adapter {
     File,
     /// Writes each message to the log (at `info`, without contact details).
     Log,
+    /// POSTs each message as JSON to `channels.http.url`.
+    Http,
+}
+
+impl Adapter {
+    /// The adapter's name, as configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Adapter::File => "file",
+            Adapter::Log => "log",
+            Adapter::Http => "http",
+        }
+    }
 }
 
 /// A periodic job.
@@ -269,6 +297,17 @@ impl Default for ChannelsConfig {
             default_adapter: Adapter::File,
             file_dir: PathBuf::from("out"),
             per_channel: BTreeMap::new(),
+            http: HttpChannelConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpChannelConfig {
+    fn default() -> Self {
+        HttpChannelConfig {
+            url: None,
+            timeout_ms: 5000,
+            allow_loopback: false,
         }
     }
 }
@@ -365,7 +404,7 @@ impl Config {
             }
         };
 
-        let positive: [(&str, u64); 7] = [
+        let positive: [(&str, u64); 8] = [
             ("database.pool_size", self.database.pool_size.into()),
             ("http.body_limit_bytes", self.http.body_limit_bytes as u64),
             ("scheduler.batch_size", self.scheduler.batch_size.into()),
@@ -376,6 +415,7 @@ impl Config {
                 self.dispatcher.max_attempts.into(),
             ),
             ("dispatcher.concurrency", self.dispatcher.concurrency.into()),
+            ("channels.http.timeout_ms", self.channels.http.timeout_ms),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(field.to_string(), "must be at least 1".to_string()));
@@ -388,6 +428,34 @@ impl Config {
                     self.dispatcher.backoff_max_ms
                 ),
             ));
+        }
+
+        let uses_http = self.channels.default_adapter == Adapter::Http
+            || self
+                .channels
+                .per_channel
+                .values()
+                .any(|a| *a == Adapter::Http);
+        match &self.channels.http.url {
+            None if uses_http => {
+                return Err(invalid(
+                    "channels.http.url".to_string(),
+                    "is required when a channel uses the http adapter \
+                     (e.g. http://127.0.0.1:9000/messages)"
+                        .to_string(),
+                ));
+            }
+            Some(url) => {
+                if let Err(err) =
+                    crate::channels::HttpChannel::new(&self.channels.http_settings(url))
+                {
+                    let message = match err {
+                        crate::channels::HttpError::BadUrl { reason, .. } => reason,
+                    };
+                    return Err(invalid("channels.http.url".to_string(), message));
+                }
+            }
+            None => {}
         }
 
         for (i, job) in self.jobs.iter().enumerate() {
@@ -450,6 +518,19 @@ impl DispatcherConfig {
 }
 
 impl ChannelsConfig {
+    /// The `http` adapter's settings, when a provider URL is configured.
+    pub fn http(&self) -> Option<crate::channels::HttpSettings> {
+        self.http.url.as_deref().map(|url| self.http_settings(url))
+    }
+
+    fn http_settings(&self, url: &str) -> crate::channels::HttpSettings {
+        crate::channels::HttpSettings {
+            url: url.to_string(),
+            timeout: Duration::from_millis(self.http.timeout_ms),
+            allow_loopback: self.http.allow_loopback,
+        }
+    }
+
     /// The adapter that sends `channel`.
     pub fn adapter_for(&self, channel: &str) -> Adapter {
         self.per_channel

@@ -77,20 +77,17 @@ pub fn rate_table(config: &Config) -> Result<RateTable, RuntimeError> {
 }
 
 fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
-    let name = |a: crate::config::Adapter| match a {
-        crate::config::Adapter::File => "file",
-        crate::config::Adapter::Log => "log",
-    };
     let overrides = config
         .channels
         .per_channel
         .iter()
-        .filter_map(|(c, a)| c.parse::<Channel>().ok().map(|c| (c, name(*a).to_string())))
+        .filter_map(|(c, a)| c.parse::<Channel>().ok().map(|c| (c, a.name().to_string())))
         .collect();
-    Adapters::from_names(
-        name(config.channels.default_adapter),
+    Adapters::from_settings(
+        config.channels.default_adapter.name(),
         &overrides,
         &config.channels.file_dir,
+        config.channels.http().as_ref(),
     )
     .map_err(|e| RuntimeError::Io {
         what: "channels".into(),

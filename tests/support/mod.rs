@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod provider;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
