@@ -81,9 +81,11 @@ async fn cluster_test(processes: usize) {
         );
     }
     let sent = rows.iter().filter(|(_, _, s)| s == "sent").count();
+    // A key may reach the provider without being delivered (a 503, a dropped
+    // connection) and then be cancelled when its case ends: only deliveries count.
+    let delivered = counts.values().filter(|c| c.delivered > 0).count();
     assert_eq!(
-        sent,
-        counts.len(),
+        sent, delivered,
         "every sent row was delivered once, and only those"
     );
     assert!(sent > 100, "the portfolio sent something ({sent})");

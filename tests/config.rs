@@ -78,7 +78,12 @@ fn the_example_file_is_the_default_plus_its_two_example_jobs() {
     let mut example = Config::from_str("config.example.yaml", &example_text()).expect("parses");
 
     let jobs = std::mem::take(&mut example.jobs);
+    let partners = std::mem::take(&mut example.partners);
     assert_eq!(example, Config::default());
+    assert_eq!(
+        partners["agent_default"].name,
+        "Cabinet Exemple Recouvrement SAS"
+    );
 
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[0].name, "daily-portfolio-refresh");

@@ -162,6 +162,7 @@ impl Rig {
             },
             clock,
             metrics: self.metrics.clone(),
+            partners: Default::default(),
         }
     }
 

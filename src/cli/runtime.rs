@@ -439,6 +439,14 @@ pub fn demo_cmd(dir: &Path, debtors: usize, speed: u32, listen: SocketAddr) -> a
     config.database.sqlite_synchronous = crate::config::Synchronous::Normal;
     config.channels.file_dir = out.clone();
     config.http.listen = listen;
+    config.partners.insert(
+        "agent_default".into(),
+        crate::config::PartnerConfig {
+            name: "Cabinet Exemple Recouvrement SAS".into(),
+            address: vec!["1 place de la Bourse".into(), "69002 Lyon".into()],
+            registration: "RCS Lyon 000 000 000 (demo)".into(),
+        },
+    );
     let now = Utc::now();
     let cases = demo::portfolio(debtors, now.date_naive());
     let rt = runtime()?;

@@ -79,6 +79,22 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub jobs: Vec<JobConfig>,
     pub retention: RetentionConfig,
+    /// Partners a case is handed over to (collection agencies, bailiffs,
+    /// lawyers), by the id scenarios name in `handover: { partner }`; their
+    /// identity goes into the letters that announce the handover.
+    pub partners: BTreeMap<String, PartnerConfig>,
+}
+
+/// A partner's identity, as the debtor must read it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    pub name: String,
+    #[serde(default)]
+    pub address: Vec<String>,
+    /// Registration or licence line.
+    #[serde(default)]
+    pub registration: String,
 }
 
 /// The database the runtime stores cases, journals and the outbox in.
@@ -246,6 +262,7 @@ impl Default for Config {
             channels: ChannelsConfig::default(),
             jobs: Vec::new(),
             retention: RetentionConfig::default(),
+            partners: BTreeMap::new(),
         }
     }
 }

@@ -94,6 +94,9 @@ pub struct Instance {
     pub promises_broken: i64,
     pub promise: Option<PromiseState>,
     pub proceeding: bool,
+    /// The partner the case was handed over to, if it was.
+    #[serde(default)]
+    pub partner: Option<String>,
     /// How many actions the instance has produced: the last part of each
     /// action's idempotency key.
     pub actions_emitted: u64,

@@ -79,6 +79,7 @@ pub(super) fn new_instance(
         promises_broken: 0,
         promise: None,
         proceeding: false,
+        partner: None,
         actions_emitted: 0,
     };
     Ok(instance)
@@ -588,6 +589,7 @@ impl<'e, 's> Tx<'e, 's> {
                 self.journal.push(e);
             }
             StepAction::Handover { partner } => {
+                self.inst.partner = Some(partner.clone());
                 let key = self.key(&step_id);
                 self.actions.push(Action {
                     key,

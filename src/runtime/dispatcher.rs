@@ -3,6 +3,7 @@
 //! jitter, a dead-letter state for what keeps failing, and parking for an
 //! irreversible send whose outcome is unknown.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, error, info, warn};
 
 use super::{Clock, Metrics, RuntimeError};
-use crate::channels::{Adapters, Delivery, RenderExtras, SendError, render_message_with};
+use crate::channels::{Adapters, Agent, Delivery, RenderExtras, SendError, render_message_with};
 use crate::engine::{Action, Instance};
 use crate::store::{OutboxFate, OutboxRow, Store};
 use crate::templates::{Brand, TemplateStore};
@@ -63,6 +64,8 @@ pub struct Dispatcher {
     pub settings: DispatcherSettings,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Partners' identities by id, for handover letters.
+    pub partners: BTreeMap<String, Agent>,
 }
 
 impl Dispatcher {
@@ -162,19 +165,26 @@ impl Dispatcher {
             .unwrap_or_default()
             .with_timezone(&instance.case.debtor.timezone)
             .date_naive();
-        // TODO: read the client's brand, payment details and partners from the
+        // TODO: read the client's brand and payment details from the
         // store once the API can set them; until then messages are signed with
         // the client's name and carry no payment coordinates.
         let brand = Brand::default();
-        render_message_with(
-            &self.templates,
-            &brand,
-            &instance,
-            &action,
-            today,
-            &RenderExtras::default(),
+        let extras = RenderExtras {
+            agent: instance
+                .partner
+                .as_ref()
+                .and_then(|p| self.partners.get(p))
+                .cloned(),
+            ..RenderExtras::default()
+        };
+        render_message_with(&self.templates, &brand, &instance, &action, today, &extras).map_err(
+            |e| match &instance.partner {
+                Some(p) if extras.agent.is_none() => format!(
+                    "{e} (partner `{p}` has no details: add it under `partners:` in the configuration)"
+                ),
+                _ => e.to_string(),
+            },
         )
-        .map_err(|e| e.to_string())
     }
 
     /// Runs until `shutdown` turns true; the send in flight finishes first.

@@ -166,6 +166,20 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
         },
         clock: clock.clone(),
         metrics: metrics.clone(),
+        partners: config
+            .partners
+            .iter()
+            .map(|(id, p)| {
+                (
+                    id.clone(),
+                    crate::channels::Agent {
+                        name: p.name.clone(),
+                        address: p.address.clone(),
+                        registration: p.registration.clone(),
+                    },
+                )
+            })
+            .collect(),
     };
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)

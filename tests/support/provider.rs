@@ -238,7 +238,8 @@ pub fn write_config(dir: &Path, database_url: &str, provider_url: &str) -> PathB
          scheduler:\n  batch_size: 50\n  lease_seconds: 1\n  idle_max_sleep_seconds: 1\n\
          dispatcher:\n  batch_size: 20\n  max_attempts: 10\n  backoff_base_ms: 20\n  backoff_max_ms: 200\n\
          scenarios: \"{}\"\ntemplates: \"{}\"\n\
-         channels:\n  default_adapter: http\n  file_dir: \"{}\"\n  http:\n    url: \"{provider_url}\"\n    timeout_ms: 2000\n    allow_loopback: true\n",
+         channels:\n  default_adapter: http\n  file_dir: \"{}\"\n  http:\n    url: \"{provider_url}\"\n    timeout_ms: 2000\n    allow_loopback: true\n\
+         partners:\n  agent_default:\n    name: Cabinet Exemple Recouvrement\n    address: [\"1 place de la Bourse\", \"69002 Lyon\"]\n    registration: \"RCS Lyon 000 000 000\"\n",
         root.join("scenarios").display(),
         root.join("templates").display(),
         dir.join("out").display(),
