@@ -106,7 +106,10 @@ fn measure_all(scratch: &Path, sizes: &[usize]) -> Result<Vec<Line>, Fail> {
             let dir = scratch.join(format!("{}-{sync_name}", label(n)));
             std::fs::create_dir_all(&dir)?;
 
-            eprintln!("{} instances, synchronous {sync_name}: raw baseline", label(n));
+            eprintln!(
+                "{} instances, synchronous {sync_name}: raw baseline",
+                label(n)
+            );
             let raw = rt.block_on(prepare(&dir.join("raw.db"), n, &sample, sync))?;
             let raw_times = raw_path(&raw, n, &sample, sync)?;
 
