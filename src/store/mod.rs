@@ -361,13 +361,26 @@ impl Store {
         } else {
             ""
         };
+        // Due instances and instances with waiting events are chosen by two
+        // separately limited queries: one `OR` over both made SQLite gather
+        // and sort every due row for each batch, so a claim cost grew with
+        // the number of due instances; the due half now walks the
+        // `instances_due` index in order and stops at `limit`.
         let sql_text = format!(
             "UPDATE instances SET lease_owner = ?, lease_until = ? WHERE id IN (\
-               SELECT id FROM instances \
-               WHERE (lease_until IS NULL OR lease_until < ?) \
-                 AND ((next_wake IS NOT NULL AND next_wake <= ?) \
-                      OR id IN (SELECT instance_id FROM events WHERE applied_at IS NULL)) \
-               ORDER BY next_wake LIMIT ?{lock}) \
+               SELECT id FROM (\
+                 SELECT id, next_wake FROM (\
+                   SELECT id, next_wake FROM instances \
+                   WHERE next_wake IS NOT NULL AND next_wake <= ? \
+                     AND (lease_until IS NULL OR lease_until < ?) \
+                   ORDER BY next_wake LIMIT ?{lock}) AS due \
+                 UNION \
+                 SELECT id, next_wake FROM (\
+                   SELECT id, next_wake FROM instances \
+                   WHERE (lease_until IS NULL OR lease_until < ?) \
+                     AND id IN (SELECT instance_id FROM events WHERE applied_at IS NULL) \
+                   LIMIT ?{lock}) AS waiting\
+               ) AS candidates ORDER BY next_wake LIMIT ?) \
              RETURNING id, scenario, version, state"
         );
         let tx = self.db.begin().await?;
@@ -379,6 +392,9 @@ impl Store {
                     (now + lease_ms).into(),
                     now.into(),
                     now.into(),
+                    (limit as i64).into(),
+                    now.into(),
+                    (limit as i64).into(),
                     (limit as i64).into(),
                 ],
             ))
