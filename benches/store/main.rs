@@ -283,6 +283,7 @@ fn step_record(id: &str, state: &str) -> StepRecord {
         events_applied: Vec::new(),
         events_refused: Vec::new(),
         cancel_pending: false,
+        domain: Vec::new(),
     }
 }
 
