@@ -454,3 +454,70 @@ fn instances_migrate_moves_mapped_instances_and_reports_the_others() {
         text(&out)
     );
 }
+
+/// An operator lists the dead letters and puts them back in the queue.
+#[test]
+fn outbox_list_and_retry_bring_dead_letters_back() {
+    let (config, db) = config("outbox-retry");
+    let config = config.display().to_string();
+    let csv = root()
+        .join("examples/import/invoices.csv")
+        .display()
+        .to_string();
+    let out = relance(&["import", "invoices", &csv, "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dead_id = rt.block_on(async {
+        let store = Store::open(&sqlite_url(&db), Synchronous::Full)
+            .await
+            .unwrap();
+        let far = chrono::Utc::now().timestamp_millis() + 10 * 365 * 86_400_000;
+        let rows = store.claim_outbox(far, 1, "op-test", 60_000).await.unwrap();
+        let row = rows.first().expect("the import queued sends").clone();
+        store
+            .outbox_done(
+                "op-test",
+                row.id,
+                &relance::store::OutboxFate::Dead {
+                    error: "provider refused".into(),
+                },
+                far,
+            )
+            .await
+            .unwrap();
+        row.id
+    });
+
+    let out = relance(&["outbox", "list", "--config", &config]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&dead_id.to_string()) && said.contains("provider refused"),
+        "{said}"
+    );
+
+    let out = relance(&["outbox", "retry", "--all-dead", "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 row(s) back in the queue"),
+        "{}",
+        text(&out)
+    );
+    let out = relance(&["outbox", "list", "--config", &config]);
+    assert!(
+        text(&out).contains("no outbox row is dead"),
+        "{}",
+        text(&out)
+    );
+
+    let out = relance(&["outbox", "retry", &dead_id.to_string(), "--config", &config]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a pending row is not retried: {}",
+        text(&out)
+    );
+    let out = relance(&["outbox", "retry", "--config", &config]);
+    assert!(!out.status.success());
+}

@@ -82,6 +82,9 @@ pub enum Command {
     /// Operate on running instances.
     #[command(subcommand)]
     Instances(runtime::InstancesCommand),
+    /// The outbox: list dead letters and parked sends, retry them.
+    #[command(subcommand)]
+    Outbox(runtime::OutboxCommand),
     /// Check scenarios and templates: every error at once, FILE:LINE:COLUMN.
     Check {
         /// Scenario files, template files, or folders of them.
@@ -176,6 +179,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Event(args) => runtime::event_cmd(args),
         Command::Status { config } => runtime::status_cmd(&config),
         Command::Instances(cmd) => runtime::instances_cmd(cmd),
+        Command::Outbox(cmd) => runtime::outbox_cmd(cmd),
         Command::Check { paths, templates } => check(&paths, templates.as_deref()),
         Command::Simulate {
             scenario,

@@ -67,6 +67,30 @@ pub enum InstancesCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// Lists outbox rows in a state: dead letters by default.
+    List {
+        /// dead, parked, retry, pending, sent or cancelled.
+        #[arg(long, default_value = "dead")]
+        status: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Puts dead or parked rows back in the queue (an operator's retry).
+    Retry {
+        /// Row ids, as `outbox list` shows them.
+        ids: Vec<i64>,
+        /// Every dead row.
+        #[arg(long)]
+        all_dead: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
 #[derive(Args, Debug)]
 pub struct EventArgs {
     /// Event type, e.g. payment.received.
@@ -326,6 +350,80 @@ pub fn status_cmd(config: &ConfigArg) -> anyhow::Result<i32> {
         }
         anyhow::Ok(0)
     })
+}
+
+pub fn outbox_cmd(cmd: OutboxCommand) -> anyhow::Result<i32> {
+    match cmd {
+        OutboxCommand::List {
+            status,
+            limit,
+            config,
+        } => {
+            let config = config.load()?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let rows = store.outbox_in(&status, limit).await?;
+                if rows.is_empty() {
+                    println!("no outbox row is {status}");
+                }
+                for (id, key, channel, attempts, error) in rows {
+                    println!(
+                        "{id:>8}  {channel:<16} attempts {attempts:<3} {key}\n          {}",
+                        error.unwrap_or_default()
+                    );
+                }
+                anyhow::Ok(0)
+            })
+        }
+        OutboxCommand::Retry {
+            ids,
+            all_dead,
+            config,
+        } => {
+            let config = config.load()?;
+            if ids.is_empty() && !all_dead {
+                bail!("name the rows to retry (ids from `relance outbox list`) or say --all-dead");
+            }
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let mut ids = ids;
+                if all_dead {
+                    ids.extend(
+                        store
+                            .outbox_in("dead", u64::MAX >> 1)
+                            .await?
+                            .into_iter()
+                            .map(|r| r.0),
+                    );
+                }
+                let now = Utc::now().timestamp_millis();
+                let mut requeued = 0;
+                let mut refused = Vec::new();
+                for id in ids {
+                    if store.outbox_requeue(id, now).await? {
+                        requeued += 1;
+                    } else {
+                        refused.push(id);
+                    }
+                }
+                println!(
+                    "{requeued} row(s) back in the queue; a running `relance serve` sends them"
+                );
+                if !refused.is_empty() {
+                    eprintln!(
+                        "not retried (no such row, or not dead or parked): {}",
+                        refused
+                            .iter()
+                            .map(|i| i.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    return Ok(1);
+                }
+                anyhow::Ok(0)
+            })
+        }
+    }
 }
 
 pub fn instances_cmd(cmd: InstancesCommand) -> anyhow::Result<i32> {

@@ -227,7 +227,9 @@ impl Scheduler {
                 Err(_) => Duration::from_millis(500),
             };
             if wait.is_zero() {
-                // Due work is leased by another process: look again shortly.
+                // Work is due now but this batch found none to claim: another
+                // process took it between the claim and this look. Yield
+                // briefly rather than spin.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -584,33 +584,68 @@ impl Store {
         Ok(())
     }
 
-    /// The earliest time any instance wants to be woken, or `Some(0)` when
-    /// events are waiting to be applied.
+    /// When the earliest work may be claimed: the earliest wake time, or
+    /// the end of the lease another process holds on it, whichever is later;
+    /// for an instance with events waiting, now (0) or the end of its lease.
+    /// `None` when nothing will ever be due.
     pub async fn next_wake(&self) -> Result<Option<i64>> {
         let s = self.sql();
-        let pending = self
+        let from_events = self
             .db
             .query_one_raw(s.stmt(
-                "SELECT COUNT(*) FROM events WHERE applied_at IS NULL",
+                "SELECT MIN(COALESCE(i.lease_until, 0)) FROM events e JOIN instances i ON i.id = e.instance_id \
+                 WHERE e.applied_at IS NULL",
                 vec![],
             ))
             .await?;
-        if let Some(row) = pending
-            && row.try_get_by_index::<i64>(0)? > 0
-        {
-            return Ok(Some(0));
-        }
+        let from_events: Option<i64> = match from_events {
+            Some(r) => r.try_get_by_index(0)?,
+            None => None,
+        };
         let row = self
             .db
             .query_one_raw(s.stmt(
-                "SELECT MIN(next_wake) FROM instances WHERE next_wake IS NOT NULL",
+                "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_wake THEN lease_until ELSE next_wake END) \
+                 FROM instances WHERE next_wake IS NOT NULL",
                 vec![],
             ))
             .await?;
-        Ok(match row {
-            Some(r) => r.try_get_by_index::<Option<i64>>(0)?,
+        let from_wakes: Option<i64> = match row {
+            Some(r) => r.try_get_by_index(0)?,
             None => None,
+        };
+        Ok(match (from_events, from_wakes) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         })
+    }
+
+    /// Outbox rows in a state (`dead`, `parked`, `retry`…), oldest first:
+    /// (id, key, channel, attempts, last error).
+    pub async fn outbox_in(
+        &self,
+        status: &str,
+        limit: u64,
+    ) -> Result<Vec<(i64, String, String, i64, Option<String>)>> {
+        let s = self.sql();
+        let rows = self
+            .db
+            .query_all_raw(s.stmt(
+                "SELECT id, key, channel, attempts, last_error FROM outbox WHERE status = ? ORDER BY id LIMIT ?",
+                vec![status.into(), (limit as i64).into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get_by_index(0)?,
+                    r.try_get_by_index(1)?,
+                    r.try_get_by_index(2)?,
+                    r.try_get_by_index(3)?,
+                    r.try_get_by_index(4)?,
+                ))
+            })
+            .collect()
     }
 
     // --- events -----------------------------------------------------------
