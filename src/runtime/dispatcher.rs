@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, warn};
@@ -26,6 +27,8 @@ pub struct DispatcherSettings {
     pub backoff_max: Duration,
     pub lease: Duration,
     pub idle_sleep: Duration,
+    /// Sends in flight at once.
+    pub concurrency: usize,
 }
 
 impl Default for DispatcherSettings {
@@ -37,6 +40,7 @@ impl Default for DispatcherSettings {
             backoff_max: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
             idle_sleep: Duration::from_secs(1),
+            concurrency: 4,
         }
     }
 }
@@ -77,22 +81,32 @@ impl Dispatcher {
             .store
             .claim_outbox(now, self.settings.batch_size, &self.owner, lease_ms)
             .await?;
-        for row in &rows {
-            let fate = self.send(row).await;
-            let now = self.clock.now_ms();
-            match self
-                .store
-                .outbox_done(&self.owner, row.id, &fate, now)
-                .await
-            {
-                Ok(()) => {}
-                Err(crate::store::StoreError::LeaseLost { .. }) => {
-                    warn!(outbox.key = %row.key, "outbox lease lost while sending");
-                }
-                Err(err) => return Err(err.into()),
+        // Up to `concurrency` sends are in flight at once; each records its
+        // own fate as soon as it is known.
+        for chunk in rows.chunks(self.settings.concurrency.max(1)) {
+            let results = join_all(chunk.iter().map(|row| self.send_and_record(row))).await;
+            for result in results {
+                result?;
             }
         }
         Ok(rows.len())
+    }
+
+    async fn send_and_record(&self, row: &OutboxRow) -> Result<(), RuntimeError> {
+        let fate = self.send(row).await;
+        let now = self.clock.now_ms();
+        match self
+            .store
+            .outbox_done(&self.owner, row.id, &fate, now)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(crate::store::StoreError::LeaseLost { .. }) => {
+                warn!(outbox.key = %row.key, "outbox lease lost while sending");
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn send(&self, row: &OutboxRow) -> OutboxFate {

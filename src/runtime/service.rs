@@ -162,6 +162,7 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
             max_attempts: config.dispatcher.max_attempts,
             backoff_base: config.dispatcher.backoff_base(),
             backoff_max: config.dispatcher.backoff_max(),
+            concurrency: config.dispatcher.concurrency as usize,
             ..DispatcherSettings::default()
         },
         clock: clock.clone(),
