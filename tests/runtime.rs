@@ -441,6 +441,99 @@ async fn payments_disputes_and_promises_reach_their_tables(store: Store) {
     );
 }
 
+async fn a_call_task_reaches_the_work_queue_and_its_outcome_the_case(store: Store) {
+    let rig = rig(store).await;
+    let (case, opened) = example_case();
+    let id = rig.import(vec![case], opened).await.remove(0);
+    // The b2b-france `call` step fires on 2026-03-18 for this case.
+    let after_call = Utc.with_ymd_and_hms(2026, 3, 19, 12, 0, 0).unwrap();
+    rig.drive(std::slice::from_ref(&rig.store), after_call, false)
+        .await;
+    let log = Arc::new(LogChannel::new());
+    let dispatcher = rig.dispatcher(Adapters::new(log.clone()), Clock::fixed(after_call), 3);
+    while dispatcher.run_once().await.unwrap() > 0 {}
+
+    let open = rig.store.tasks("open", 10).await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let task = &open[0];
+    assert_eq!(
+        (task.kind.as_str(), task.instance_id.as_str()),
+        ("call", id.as_str())
+    );
+    assert!(!task.body.is_empty(), "the call script is in the task");
+    assert!(
+        log.sent().iter().all(|m| m.channel != Via::Phone),
+        "a task is queued, not sent"
+    );
+    assert_eq!(
+        count(
+            &rig.store,
+            "outbox WHERE channel = 'phone' AND status = 'sent'"
+        )
+        .await,
+        1
+    );
+
+    let payload = |t: &relance::store::TaskRow| {
+        serde_json::to_string(&relance::engine::Event {
+            id: Some(format!("task-{}", t.id)),
+            kind: "task.outcome".into(),
+            at: after_call,
+            fields: relance::engine::EventFields {
+                outcome: Some("wrong_number".into()),
+                ..Default::default()
+            },
+        })
+        .unwrap()
+    };
+    let closed = rig
+        .store
+        .close_task(
+            task.id,
+            "wrong_number",
+            None,
+            "alice",
+            payload,
+            after_call.timestamp_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        rig.store
+            .close_task(
+                task.id,
+                "reached",
+                None,
+                "bob",
+                payload,
+                after_call.timestamp_millis()
+            )
+            .await
+            .unwrap(),
+        None,
+        "a done task cannot be closed again"
+    );
+    assert_eq!(
+        count(
+            &rig.store,
+            "audit_log WHERE actor = 'alice' AND action = 'task.close'"
+        )
+        .await,
+        1
+    );
+
+    let s = rig.scheduler(&rig.store, "a", Clock::fixed(after_call), 10);
+    s.run_once().await.unwrap();
+    let journal = rig.store.journal(&id).await.unwrap();
+    assert!(
+        journal.iter().any(|j| j.kind == "event"
+            && j.detail.contains("task.outcome")
+            && j.detail.contains("wrong_number")),
+        "{journal:?}"
+    );
+}
+
 // --- 3. the HTTP intake ----------------------------------------------------
 
 /// One HTTP/1.1 request over a fresh connection: (status, content type, body).
@@ -935,6 +1028,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    a_call_task_reaches_the_work_queue_and_its_outcome_the_case,
     payments_disputes_and_promises_reach_their_tables,
     a_case_driven_through_its_life_journals_what_the_simulator_predicts,
     a_step_commits_its_state_journal_and_outbox_together,

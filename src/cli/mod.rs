@@ -85,6 +85,9 @@ pub enum Command {
     /// The outbox: list dead letters and parked sends, retry them.
     #[command(subcommand)]
     Outbox(runtime::OutboxCommand),
+    /// The operators' work queue: calls to make, with their outcome.
+    #[command(subcommand)]
+    Tasks(runtime::TasksCommand),
     /// Check scenarios and templates: every error at once, FILE:LINE:COLUMN.
     Check {
         /// Scenario files, template files, or folders of them.
@@ -180,6 +183,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Status { config } => runtime::status_cmd(&config),
         Command::Instances(cmd) => runtime::instances_cmd(cmd),
         Command::Outbox(cmd) => runtime::outbox_cmd(cmd),
+        Command::Tasks(cmd) => runtime::tasks_cmd(cmd),
         Command::Check { paths, templates } => check(&paths, templates.as_deref()),
         Command::Simulate {
             scenario,

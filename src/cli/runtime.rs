@@ -91,6 +91,38 @@ pub enum OutboxCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum TasksCommand {
+    /// The work queue: calls to make and other tasks, oldest first.
+    List {
+        /// open or done.
+        #[arg(long, default_value = "open")]
+        status: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Print each task's script or description too.
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Closes a task with its outcome; the case receives a `task.outcome`
+    /// event that its scenario can act on.
+    Done {
+        id: i64,
+        /// reached, promise, dispute, wrong_number, no_answer, or another word.
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// Who did it (kept in the audit log).
+        #[arg(long, default_value = "operator")]
+        by: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
 #[derive(Args, Debug)]
 pub struct EventArgs {
     /// Event type, e.g. payment.received.
@@ -350,6 +382,83 @@ pub fn status_cmd(config: &ConfigArg) -> anyhow::Result<i32> {
         }
         anyhow::Ok(0)
     })
+}
+
+pub fn tasks_cmd(cmd: TasksCommand) -> anyhow::Result<i32> {
+    match cmd {
+        TasksCommand::List {
+            status,
+            limit,
+            full,
+            config,
+        } => {
+            let config = config.load()?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let tasks = store.tasks(&status, limit).await?;
+                if tasks.is_empty() {
+                    println!("no {status} task");
+                }
+                for t in tasks {
+                    println!(
+                        "{:>6}  {:<14} {}  ({})",
+                        t.id, t.kind, t.title, t.instance_id
+                    );
+                    if full {
+                        for line in t.body.lines() {
+                            println!("        {line}");
+                        }
+                    }
+                }
+                anyhow::Ok(0)
+            })
+        }
+        TasksCommand::Done {
+            id,
+            outcome,
+            note,
+            by,
+            config,
+        } => {
+            let config = config.load()?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let now = Utc::now();
+                let closed = store
+                    .close_task(
+                        id,
+                        &outcome,
+                        note.as_deref(),
+                        &by,
+                        |task| {
+                            let event = crate::engine::Event {
+                                id: Some(format!("task-{}", task.id)),
+                                kind: "task.outcome".into(),
+                                at: now,
+                                fields: EventFields {
+                                    outcome: Some(outcome.clone()),
+                                    reason: note.clone(),
+                                    ..EventFields::default()
+                                },
+                            };
+                            serde_json::to_string(&event).unwrap_or_default()
+                        },
+                        now.timestamp_millis(),
+                    )
+                    .await?;
+                match closed {
+                    Some(instance) => {
+                        println!("task {id} done ({outcome}); {instance} receives task.outcome");
+                        anyhow::Ok(0)
+                    }
+                    None => {
+                        eprintln!("error: no open task {id} (see `relance tasks list`)");
+                        Ok(1)
+                    }
+                }
+            })
+        }
+    }
 }
 
 pub fn outbox_cmd(cmd: OutboxCommand) -> anyhow::Result<i32> {

@@ -14,7 +14,9 @@ use tokio::sync::watch;
 use tracing::{Instrument, error, info, warn};
 
 use super::{Clock, Metrics, RuntimeError};
-use crate::channels::{Adapters, Agent, Delivery, RenderExtras, SendError, render_message_with};
+use crate::channels::{
+    Adapters, Agent, Delivery, MessageKind, RenderExtras, SendError, render_message_with,
+};
 use crate::engine::{Action, Instance};
 use crate::store::{OutboxFate, OutboxRow, Store};
 use crate::templates::{Brand, TemplateStore};
@@ -123,6 +125,50 @@ impl Dispatcher {
                 return OutboxFate::Dead { error: why };
             }
         };
+        if message.kind == MessageKind::Task {
+            // A task is not sent: it goes to the operators' work queue.
+            let task = serde_json::from_str::<Action>(&row.action)
+                .ok()
+                .and_then(|a| match a.kind {
+                    crate::engine::ActionKind::Task { task, .. } => Some(task),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "task".into());
+            let title = message
+                .subject
+                .clone()
+                .unwrap_or_else(|| format!("{task}: {}", message.to.name));
+            return match self
+                .store
+                .open_task(
+                    &row.key,
+                    &row.instance_id,
+                    &task,
+                    &title,
+                    &message.body,
+                    self.clock.now_ms(),
+                )
+                .await
+            {
+                Ok(id) => {
+                    info!(task.id = id, "task queued for an operator");
+                    Metrics::add(&self.metrics.sends, 1);
+                    OutboxFate::Sent {
+                        provider_id: Some(format!("task-{id}")),
+                    }
+                }
+                Err(err) => {
+                    let attempts = row.attempts.max(1) as u32;
+                    let delay = backoff(&self.settings, &row.key, attempts);
+                    warn!(error = %err, "could not queue the task; will retry");
+                    OutboxFate::Retry {
+                        at: self.clock.now_ms()
+                            + delay.as_millis() as i64 * self.clock.speed() as i64,
+                        error: err.to_string(),
+                    }
+                }
+            };
+        }
         match self.adapters.send(&message).await {
             Ok(Delivery::Sent { provider_id }) => {
                 info!("message sent");

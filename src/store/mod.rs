@@ -11,6 +11,7 @@
 pub mod entity;
 mod rows;
 mod sql;
+mod tasks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use sea_orm::{
 
 pub use rows::*;
 use sql::Sql;
+pub use tasks::TaskRow;
 
 /// How hard SQLite pushes each commit to the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
