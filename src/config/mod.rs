@@ -157,6 +157,10 @@ pub struct DispatcherConfig {
     pub backoff_max_ms: u64,
     /// Sends in flight at once.
     pub concurrency: u32,
+    /// Channel name → most sends per second on that channel (a provider's
+    /// limit); channels not named are not limited.
+    #[serde(deserialize_with = "known_channel_rates")]
+    pub rate_limits: BTreeMap<String, u32>,
 }
 
 /// Which adapter sends each channel.
@@ -304,6 +308,7 @@ impl Default for DispatcherConfig {
             backoff_base_ms: 1000,
             backoff_max_ms: 3_600_000,
             concurrency: 4,
+            rate_limits: BTreeMap::new(),
         }
     }
 }
@@ -619,6 +624,25 @@ fn known_channels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Ad
         return Err(serde::de::Error::custom(format!(
             "unknown channel `{unknown}`; {hint}channels are {}",
             CHANNELS.join(", ")
+        )));
+    }
+    Ok(map)
+}
+
+fn known_channel_rates<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {
+    let map = BTreeMap::<String, u32>::deserialize(d)?;
+    if let Some(unknown) = map.keys().find(|k| !CHANNELS.contains(&k.as_str())) {
+        let hint = suggestion(unknown, CHANNELS)
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        return Err(serde::de::Error::custom(format!(
+            "unknown channel `{unknown}`; {hint}channels are {}",
+            CHANNELS.join(", ")
+        )));
+    }
+    if let Some((channel, _)) = map.iter().find(|(_, rate)| **rate == 0) {
+        return Err(serde::de::Error::custom(format!(
+            "rate limit of `{channel}` is 0: give at least 1 send per second, or leave the channel out"
         )));
     }
     Ok(map)

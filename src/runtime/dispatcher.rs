@@ -31,6 +31,8 @@ pub struct DispatcherSettings {
     pub idle_sleep: Duration,
     /// Sends in flight at once.
     pub concurrency: usize,
+    /// Most sends per second per channel.
+    pub rate_limits: BTreeMap<crate::scenario::Channel, u32>,
 }
 
 impl Default for DispatcherSettings {
@@ -43,6 +45,7 @@ impl Default for DispatcherSettings {
             lease: Duration::from_secs(60),
             idle_sleep: Duration::from_secs(1),
             concurrency: 4,
+            rate_limits: BTreeMap::new(),
         }
     }
 }
@@ -62,6 +65,34 @@ pub fn backoff(settings: &DispatcherSettings, key: &str, attempts: u32) -> Durat
     raw - Duration::from_millis(jitter as u64)
 }
 
+/// Spaces sends on a channel at least `1 / rate` seconds apart, in real
+/// time (a provider's limit is on its own clock), across concurrent sends.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    next_slot: std::sync::Mutex<BTreeMap<crate::scenario::Channel, std::time::Instant>>,
+}
+
+impl RateLimiter {
+    /// Waits for the channel's next free slot.
+    pub async fn acquire(&self, channel: crate::scenario::Channel, per_second: u32) {
+        let interval = Duration::from_secs(1) / per_second.max(1);
+        let slot = {
+            let Ok(mut slots) = self.next_slot.lock() else {
+                return;
+            };
+            let now = std::time::Instant::now();
+            let slot = slots
+                .get(&channel)
+                .copied()
+                .filter(|s| *s > now)
+                .unwrap_or(now);
+            slots.insert(channel, slot + interval);
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
 pub struct Dispatcher {
     pub store: Store,
     pub adapters: Adapters,
@@ -72,6 +103,7 @@ pub struct Dispatcher {
     pub metrics: Arc<Metrics>,
     /// Partners' identities by id, for handover letters.
     pub partners: BTreeMap<String, Agent>,
+    pub limiter: RateLimiter,
 }
 
 impl Dispatcher {
@@ -168,6 +200,9 @@ impl Dispatcher {
                     }
                 }
             };
+        }
+        if let Some(rate) = self.settings.rate_limits.get(&message.channel) {
+            self.limiter.acquire(message.channel, *rate).await;
         }
         match self.adapters.send(&message).await {
             Ok(Delivery::Sent { provider_id }) => {
@@ -274,6 +309,27 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_rate_limiter_spaces_sends_on_one_channel_only() {
+        let limiter = RateLimiter::default();
+        let start = std::time::Instant::now();
+        for _ in 0..5 {
+            limiter.acquire(crate::scenario::Channel::Sms, 20).await;
+        }
+        // Five slots 50 ms apart: the fifth starts 200 ms after the first.
+        assert!(
+            start.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
+        let other = std::time::Instant::now();
+        limiter.acquire(crate::scenario::Channel::Email, 20).await;
+        assert!(
+            other.elapsed() < Duration::from_millis(50),
+            "another channel is not held up"
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {

@@ -15,7 +15,7 @@ mod scheduler;
 pub mod service;
 
 pub use clock::Clock;
-pub use dispatcher::{Dispatcher, DispatcherSettings, backoff};
+pub use dispatcher::{Dispatcher, DispatcherSettings, RateLimiter, backoff};
 pub use rows::{import_batch, journal_row, outbox_row};
 pub use scenarios::ScenarioSet;
 pub use scheduler::{Scheduler, SchedulerSettings};

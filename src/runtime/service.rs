@@ -163,6 +163,12 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
             backoff_base: config.dispatcher.backoff_base(),
             backoff_max: config.dispatcher.backoff_max(),
             concurrency: config.dispatcher.concurrency as usize,
+            rate_limits: config
+                .dispatcher
+                .rate_limits
+                .iter()
+                .filter_map(|(c, r)| c.parse::<Channel>().ok().map(|c| (c, *r)))
+                .collect(),
             ..DispatcherSettings::default()
         },
         clock: clock.clone(),
@@ -181,6 +187,7 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
                 )
             })
             .collect(),
+        limiter: Default::default(),
     };
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
