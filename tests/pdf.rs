@@ -108,7 +108,10 @@ fn pdftotext(bytes: &[u8], name: &str, flags: &[&str]) -> String {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "{name}: {stderr}");
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "{name}: {stderr}"
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -124,7 +127,13 @@ fn words(bytes: &[u8], name: &str) -> Vec<(String, f32, f32, f32, f32)> {
                 l[start..].split('"').next()?.parse().ok()
             };
             let word = l.split('>').nth(1)?.split('<').next()?.to_owned();
-            Some((word, attr("xMin")?, attr("yMin")?, attr("xMax")?, attr("yMax")?))
+            Some((
+                word,
+                attr("xMin")?,
+                attr("yMin")?,
+                attr("xMax")?,
+                attr("yMax")?,
+            ))
         })
         .collect()
 }
@@ -162,7 +171,10 @@ fn french_letters_show_creditor_debtor_itemised_amounts_and_accents() {
             "F-2026-0142",
             "€",
         ] {
-            assert!(text.contains(expected), "{template}: no `{expected}` in\n{text}");
+            assert!(
+                text.contains(expected),
+                "{template}: no `{expected}` in\n{text}"
+            );
         }
         if template != "reminder_letter" {
             for expected in [
@@ -172,7 +184,10 @@ fn french_letters_show_creditor_debtor_itemised_amounts_and_accents() {
                 "indemnité forfaitaire pour frais de recouvrement : 80,00 €",
                 "total à régler : 1 833,67 €",
             ] {
-                assert!(text.contains(expected), "{template}: no `{expected}` in\n{text}");
+                assert!(
+                    text.contains(expected),
+                    "{template}: no `{expected}` in\n{text}"
+                );
             }
         }
         if template.starts_with("formal_notice") {
@@ -203,12 +218,20 @@ fn spanish_letters_keep_their_accents_and_the_euro_sign() {
         let bytes = letter_pdf(&brand(), &render(&inst, template, "es"), &[], "");
         let text = pdftotext(&bytes, &format!("es-{template}"), &["-layout"]);
         assert!(text.contains("ACME Fournitures SAS"), "{template}");
-        assert!(text.contains("Asunto:") || text.contains("BUROFAX"), "{template}\n{text}");
+        assert!(
+            text.contains("Asunto:") || text.contains("BUROFAX"),
+            "{template}\n{text}"
+        );
         assert!(text.contains("€"), "{template}");
         assert!(text.contains("marzo"), "{template}: the date\n{text}");
     }
     let text = pdftotext(
-        &letter_pdf(&brand(), &render(&inst, "formal_notice_registered", "es"), &[], ""),
+        &letter_pdf(
+            &brand(),
+            &render(&inst, "formal_notice_registered", "es"),
+            &[],
+            "",
+        ),
         "es-burofax",
         &["-layout"],
     );
@@ -231,7 +254,13 @@ fn the_address_block_sits_in_the_window_of_a_dl_envelope() {
             .unwrap_or_else(|| panic!("no `{word}` on the page"));
         assert!(x0 >= 100.0 * MM && x1 <= 200.0 * MM, "{word}: x {x0}..{x1}");
         assert!(y0 >= 45.0 * MM && y1 <= 95.0 * MM, "{word}: y {y0}..{y1}");
-        assert!((x0 - ADDRESS_LEFT_MM * MM).abs() < 1.0, "{word} starts at the block's left");
+        if word != "Lilas" {
+            let left = (x0 - ADDRESS_LEFT_MM * MM).abs();
+            assert!(
+                left < 1.0,
+                "{word} starts its line at the block's left edge"
+            );
+        }
     }
 }
 
@@ -259,9 +288,17 @@ fn a_long_body_breaks_onto_a_second_page_with_page_numbers() {
     };
     let bytes = letter.to_pdf().unwrap();
     let text = pdftotext(&bytes, "long", &["-layout"]);
-    let pages: Vec<&str> = text.split('\u{c}').filter(|p| !p.trim().is_empty()).collect();
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
     assert!(pages.len() >= 2, "{} page(s)", pages.len());
-    assert!(pages[0].contains("1 / "), "page number on page 1");
+    let numbered = |p: &str, n: usize| {
+        let label = format!("{n} / {}", pages.len());
+        p.contains(&label) || p.contains(&label.replace(' ', ""))
+    };
+    assert!(numbered(pages[0], 1), "page number on page 1");
+    assert!(numbered(pages[1], 2), "page number on page 2");
     assert!(pages.last().unwrap().contains("Fin de la lettre."));
 }
 
@@ -288,7 +325,10 @@ fn an_invoice_copy_is_a_table_of_the_invoices_with_their_total() {
             currency: "EUR".into(),
         },
     ];
-    let recipient = vec!["Boulangerie Martin SARL".to_owned(), "69003 Lyon".to_owned()];
+    let recipient = vec![
+        "Boulangerie Martin SARL".to_owned(),
+        "69003 Lyon".to_owned(),
+    ];
     for (lang, heading, total) in [
         ("fr", "Échéance", "Total restant dû"),
         ("es", "Vencimiento", "Total pendiente"),
@@ -301,8 +341,14 @@ fn an_invoice_copy_is_a_table_of_the_invoices_with_their_total() {
         let text = pdftotext(&bytes, &format!("copy-{lang}"), &["-layout"]);
         assert!(text.contains(heading), "{lang}\n{text}");
         assert!(text.contains("14/02/2026"), "{lang}\n{text}");
-        assert!(text.contains("1 250,00 €") || text.contains("1.250,00 €"), "{lang}\n{text}");
-        let total_line = text.lines().find(|l| l.contains(total)).expect("a total line");
+        assert!(
+            text.contains("1 250,00 €") || text.contains("1.250,00 €"),
+            "{lang}\n{text}"
+        );
+        let total_line = text
+            .lines()
+            .find(|l| l.contains(total))
+            .expect("a total line");
         assert!(total_line.contains("730,50 €"), "{lang}: {total_line}");
     }
 }
@@ -326,7 +372,11 @@ fn relance_render_prints_the_text_and_writes_the_pdf() {
         "2026-03-20",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("mise en demeure"));
     assert!(stdout.contains("Le 20 mars 2026"));
 
@@ -342,7 +392,11 @@ fn relance_render_prints_the_text_and_writes_the_pdf() {
         "--out",
         file.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bytes = std::fs::read(&file).unwrap();
     assert!(bytes.starts_with(b"%PDF-1.4"));
     if have_pdftotext() {

@@ -64,8 +64,8 @@ pub fn render_cmd(args: &RenderArgs) -> anyhow::Result<i32> {
     })?;
 
     let case_name = args.case_file.display().to_string();
-    let case_text = std::fs::read_to_string(&args.case_file)
-        .with_context(|| format!("reading {case_name}"))?;
+    let case_text =
+        std::fs::read_to_string(&args.case_file).with_context(|| format!("reading {case_name}"))?;
     let case_file = simulate::parse_case(&case_name, &case_text).map_err(|err| {
         let lines: Vec<String> = err.0.iter().map(|d| d.render(Some(&case_text))).collect();
         anyhow::anyhow!("{}", lines.join("\n"))
@@ -91,7 +91,9 @@ pub fn render_cmd(args: &RenderArgs) -> anyhow::Result<i32> {
             case_file.case.id
         );
     };
-    let instance = engine.start(chosen, case_file.case.clone(), opened)?.instance;
+    let instance = engine
+        .start(chosen, case_file.case.clone(), opened)?
+        .instance;
 
     let tz = instance.case.debtor.timezone;
     let today = args
@@ -147,7 +149,7 @@ pub fn render_cmd(args: &RenderArgs) -> anyhow::Result<i32> {
         }
         if args.template == "invoice_copy" {
             letter.invoices = Some(InvoiceTable {
-                lang: lang.clone(),
+                lang,
                 lines: instance
                     .case
                     .open_invoices()

@@ -532,7 +532,11 @@ impl Flow<'_> {
         self.doc.text(MARGIN_LEFT, self.y, font, size, head);
 
         let taken = head.split(' ').filter(|w| !w.is_empty()).count();
-        let rest: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).skip(taken).collect();
+        let rest: Vec<&str> = text
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .skip(taken)
+            .collect();
         if rest.is_empty() {
             return;
         }
@@ -606,9 +610,12 @@ impl Letter {
         };
 
         let blocks = blocks(&rendered.body);
-        let opens_with_head = blocks.first().and_then(|b| b.lines.first()).is_some_and(|l| {
-            !brand.legal_name.trim().is_empty() && l.trim() == brand.legal_name.trim()
-        });
+        let opens_with_head = blocks
+            .first()
+            .and_then(|b| b.lines.first())
+            .is_some_and(|l| {
+                !brand.legal_name.trim().is_empty() && l.trim() == brand.legal_name.trim()
+            });
         if opens_with_head && blocks.len() > 3 {
             let (a, b) = (&blocks[1], &blocks[2]);
             let (address, date) = if a.lines.len() >= b.lines.len() {
@@ -691,7 +698,12 @@ impl Letter {
 /// A letter as a PDF: `rendered` laid out with the brand's letterhead and `recipient` in the
 /// envelope window. An empty `recipient` or `place_date` keeps what the rendered letter head
 /// gave (see [`Letter::from_rendered`]).
-pub fn letter_pdf(brand: &Brand, rendered: &Rendered, recipient: &[String], place_date: &str) -> Vec<u8> {
+pub fn letter_pdf(
+    brand: &Brand,
+    rendered: &Rendered,
+    recipient: &[String],
+    place_date: &str,
+) -> Vec<u8> {
     let mut letter = Letter::from_rendered(brand, rendered);
     if !recipient.is_empty() {
         letter.recipient = recipient.to_vec();
@@ -770,7 +782,10 @@ fn place_and_date(brand: &Brand, date: &str) -> String {
     match town {
         Some(town) if !town.is_empty() => {
             let mut chars = date.chars();
-            let first: String = chars.next().map(|c| c.to_lowercase().collect()).unwrap_or_default();
+            let first: String = chars
+                .next()
+                .map(|c| c.to_lowercase().collect())
+                .unwrap_or_default();
             format!("{town}, {first}{}", chars.as_str())
         }
         _ => date.to_owned(),
@@ -848,7 +863,14 @@ fn letterhead(doc: &mut Document, brand: &Brand) {
     if !ids.is_empty() {
         for part in wrap(&ids.join(" · "), Font::Regular, 7.5, width) {
             y += 9.5;
-            doc.colored_text(x, y, Font::Regular, 7.5, rgb(&brand.colors.secondary), &part);
+            doc.colored_text(
+                x,
+                y,
+                Font::Regular,
+                7.5,
+                rgb(&brand.colors.secondary),
+                &part,
+            );
         }
     }
 }
@@ -893,8 +915,10 @@ fn invoice_table(flow: &mut Flow<'_>, table: &InvoiceTable) -> Result<(), PdfErr
         flow.doc.text(cols[0], y, Font::Bold, 9.0, heads[0]);
         flow.doc.text(cols[1], y, Font::Bold, 9.0, heads[1]);
         flow.doc.text(cols[2], y, Font::Bold, 9.0, heads[2]);
-        flow.doc.text_right(amount_right, y, Font::Bold, 9.0, heads[3]);
-        flow.doc.text_right(open_right, y, Font::Bold, 9.0, heads[4]);
+        flow.doc
+            .text_right(amount_right, y, Font::Bold, 9.0, heads[3]);
+        flow.doc
+            .text_right(open_right, y, Font::Bold, 9.0, heads[4]);
         flow.doc.rect(left, top, right - left, row + 1.0, 0.6);
         flow.y += 5.0;
     };
@@ -920,8 +944,10 @@ fn invoice_table(flow: &mut Flow<'_>, table: &InvoiceTable) -> Result<(), PdfErr
         let due = format_date(line.due, lang, DateStyle::Short);
         flow.doc.text(cols[1], y, Font::Regular, 9.0, &issued);
         flow.doc.text(cols[2], y, Font::Regular, 9.0, &due);
-        flow.doc.text_right(amount_right, y, Font::Regular, 9.0, &amount);
-        flow.doc.text_right(open_right, y, Font::Regular, 9.0, &open);
+        flow.doc
+            .text_right(amount_right, y, Font::Regular, 9.0, &amount);
+        flow.doc
+            .text_right(open_right, y, Font::Regular, 9.0, &open);
         match totals.iter_mut().find(|(c, _)| *c == line.currency) {
             Some((_, sum)) => *sum += line.balance,
             None => totals.push((line.currency.clone(), line.balance)),
@@ -937,12 +963,11 @@ fn invoice_table(flow: &mut Flow<'_>, table: &InvoiceTable) -> Result<(), PdfErr
         _ => "Total open",
     };
     for (currency, sum) in totals {
-        let total = format_money(sum, &currency, lang, false).map_err(|source| {
-            PdfError::Amount {
+        let total =
+            format_money(sum, &currency, lang, false).map_err(|source| PdfError::Amount {
                 number: label.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         flow.y += row;
         flow.doc.text(cols[0], flow.y, Font::Bold, 9.5, label);
         flow.doc
