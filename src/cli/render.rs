@@ -91,6 +91,8 @@ pub fn render_cmd(args: &RenderArgs) -> anyhow::Result<i32> {
             case_file.case.id
         );
     };
+    // TODO: the instance is only started, not run up to `today`, so interest and costs that
+    // the scenario charges in later steps (`charge:`) are not in the rendered amounts yet.
     let instance = engine
         .start(chosen, case_file.case.clone(), opened)?
         .instance;
