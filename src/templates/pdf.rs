@@ -331,6 +331,8 @@ fn write_op(out: &mut Vec<u8>, op: &Op) {
     }
 }
 
+// TODO: characters outside WinAnsi (Polish, Czech, Greek letters…) print as `?`: that needs
+// an embedded font, which this writer does not have. The brand's logo is not drawn either.
 /// A PDF literal string in WinAnsi bytes, with `(`, `)` and `\` escaped and bytes outside
 /// printable ASCII written in octal.
 fn pdf_string(text: &str) -> Vec<u8> {
