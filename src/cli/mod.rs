@@ -30,6 +30,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+mod render;
 mod runtime;
 
 #[derive(Subcommand, Debug)]
@@ -118,6 +119,8 @@ pub enum Command {
         #[arg(long)]
         rates: Option<PathBuf>,
     },
+    /// Render a template for a case: print subject and body, or write the PDF letter.
+    Render(render::RenderArgs),
     /// The public holidays of a business calendar.
     Calendar {
         /// FR, ES, DE, IT, BE, NL or GB.
@@ -200,6 +203,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             format,
             rates.as_deref(),
         ),
+        Command::Render(args) => render::render_cmd(&args),
         Command::Calendar { country, year } => {
             let country = Country::from_str(&country)?;
             for h in holidays(country, year) {
