@@ -4,6 +4,8 @@
 //! Handlers parse, check and hand over to the store; they never run the
 //! engine themselves: the scheduler applies what they record.
 
+mod receipts;
+
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -19,6 +21,8 @@ use tokio::sync::Notify;
 use crate::engine::{Event, EventFields};
 use crate::runtime::{Clock, Metrics};
 use crate::store::{NewEvent, Store};
+
+pub use receipts::{RECEIPT_PROVIDERS, Receipt, ReceiptStatus};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -36,6 +40,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", post(intake))
+        .route("/api/v1/receipts/{provider}", post(receipts::receive))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

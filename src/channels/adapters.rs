@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use super::{
     Delivery, DynChannel, FileChannel, HttpChannel, HttpError, HttpSettings, LogChannel, Message,
-    SendError,
+    SendError, SmsChannel, SmsError, SmsSettings, WebhookChannel, WebhookError, WebhookSettings,
 };
 use crate::scenario::Channel;
 
 /// The adapter names configuration may use.
-pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http"];
+pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http", "webhook", "sms"];
 
 /// A channel table that cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,26 @@ pub enum AdapterError {
     /// The provider URL is not usable.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// A channel is sent through `webhook` but channels.webhook is not configured.
+    #[error("the webhook adapter is chosen but channels.webhook.url is not set")]
+    WebhookNotConfigured,
+    /// The webhook settings are not usable.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    /// A channel is sent through `sms` but channels.sms is not configured.
+    #[error("the sms adapter is chosen but channels.sms.url is not set")]
+    SmsNotConfigured,
+    /// The SMS settings are not usable.
+    #[error(transparent)]
+    Sms(#[from] SmsError),
+}
+
+/// The providers the HTTP-based adapters reach, each when configured.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderSettings {
+    pub http: Option<HttpSettings>,
+    pub webhook: Option<WebhookSettings>,
+    pub sms: Option<SmsSettings>,
 }
 
 /// One adapter for each channel: a default, and overrides for some channels.
@@ -86,10 +106,34 @@ impl Adapters {
         dir: &Path,
         http: Option<&HttpSettings>,
     ) -> Result<Self, AdapterError> {
+        let providers = ProviderSettings {
+            http: http.cloned(),
+            ..ProviderSettings::default()
+        };
+        Self::from_providers(default, overrides, dir, &providers)
+    }
+
+    /// Like [`Adapters::from_settings`], with every provider: channels named `webhook` share
+    /// one [`WebhookChannel`], channels named `sms` one [`SmsChannel`].
+    pub fn from_providers(
+        default: &str,
+        overrides: &BTreeMap<Channel, String>,
+        dir: &Path,
+        providers: &ProviderSettings,
+    ) -> Result<Self, AdapterError> {
+        let http = providers.http.as_ref();
         let file: Arc<dyn DynChannel> = Arc::new(FileChannel::new(dir));
         let log: Arc<dyn DynChannel> = Arc::new(LogChannel::new());
         let http: Option<Arc<dyn DynChannel>> = match http {
             Some(settings) => Some(Arc::new(HttpChannel::new(settings)?)),
+            None => None,
+        };
+        let webhook: Option<Arc<dyn DynChannel>> = match &providers.webhook {
+            Some(settings) => Some(Arc::new(WebhookChannel::new(settings)?)),
+            None => None,
+        };
+        let sms: Option<Arc<dyn DynChannel>> = match &providers.sms {
+            Some(settings) => Some(Arc::new(SmsChannel::new(settings)?)),
             None => None,
         };
         let pick = |name: &str| -> Result<Arc<dyn DynChannel>, AdapterError> {
@@ -97,6 +141,8 @@ impl Adapters {
                 "file" => Ok(Arc::clone(&file)),
                 "log" => Ok(Arc::clone(&log)),
                 "http" => http.clone().ok_or(AdapterError::HttpNotConfigured),
+                "webhook" => webhook.clone().ok_or(AdapterError::WebhookNotConfigured),
+                "sms" => sms.clone().ok_or(AdapterError::SmsNotConfigured),
                 _ => Err(AdapterError::UnknownAdapter {
                     name: name.to_owned(),
                     hint: hint(name),

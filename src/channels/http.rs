@@ -48,22 +48,62 @@ struct Target {
 /// Sends messages to one HTTP provider. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct HttpChannel {
-    target: Target,
-    timeout: Duration,
-    allow_loopback: bool,
+    endpoint: Endpoint,
 }
 
 impl HttpChannel {
     /// An adapter for `settings`; the URL is checked now, the address when sending.
     pub fn new(settings: &HttpSettings) -> Result<Self, HttpError> {
         Ok(HttpChannel {
-            target: parse_url(&settings.url)?,
-            timeout: settings.timeout,
-            allow_loopback: settings.allow_loopback,
+            endpoint: Endpoint::new(&settings.url, settings.timeout, settings.allow_loopback)?,
         })
     }
 
     async fn exchange(&self, msg: &Message) -> Result<Delivery, SendError> {
+        let body = serde_json::to_vec(msg)
+            .map_err(|e| SendError::Permanent(format!("cannot encode the message: {e}")))?;
+        let headers = [("Idempotency-Key".to_string(), msg.key.clone())];
+        let (status, body) = self
+            .endpoint
+            .post("application/json", &headers, &body)
+            .await?;
+        classify(status, &body)
+    }
+}
+
+/// One provider URL, reached over plain HTTP/1.1 with the checks every HTTP adapter shares:
+/// a deadline on the whole exchange, no redirects followed, internal addresses refused unless
+/// allowed. The `webhook` and `sms` adapters post through it too.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    target: Target,
+    timeout: Duration,
+    allow_loopback: bool,
+}
+
+impl Endpoint {
+    /// An endpoint for `url`; the URL is checked now, the address when posting.
+    pub(crate) fn new(
+        url: &str,
+        timeout: Duration,
+        allow_loopback: bool,
+    ) -> Result<Endpoint, HttpError> {
+        Ok(Endpoint {
+            target: parse_url(url)?,
+            timeout,
+            allow_loopback,
+        })
+    }
+
+    /// POSTs `body` with `content_type` and the extra `headers`; returns the status and the
+    /// body of the answer. Errors before the last byte is written are retryable, after it the
+    /// outcome is unknown.
+    pub(crate) async fn post(
+        &self,
+        content_type: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), SendError> {
         let deadline = Instant::now() + self.timeout;
         let late = |what: &str| format!("timed out {what} after {:?}", self.timeout);
 
@@ -86,8 +126,8 @@ impl HttpChannel {
             .find(|a| !self.allow_loopback && is_internal(a.ip()))
         {
             return Err(SendError::Permanent(format!(
-                "{} resolves to the internal address {}; set channels.http.allow_loopback \
-                 to send there",
+                "{} resolves to the internal address {}; set allow_loopback in the \
+                 adapter's settings to send there",
                 self.target.host,
                 refused.ip()
             )));
@@ -98,19 +138,25 @@ impl HttpChannel {
             .map_err(|_| SendError::Retryable(late("connecting")))?
             .map_err(|e| SendError::Retryable(format!("cannot connect to {address}: {e}")))?;
 
-        let body = serde_json::to_vec(msg)
-            .map_err(|e| SendError::Permanent(format!("cannot encode the message: {e}")))?;
-        let mut request = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Accept: application/json\r\nIdempotency-Key: {}\r\nContent-Length: {}\r\n\
-             Connection: close\r\nUser-Agent: relance\r\n\r\n",
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {}\r\nAccept: application/json\r\n",
             self.target.path,
             self.host_header(),
-            header_value(&msg.key),
+            header_value(content_type),
+        );
+        for (name, value) in headers {
+            head.push_str(&format!(
+                "{}: {}\r\n",
+                header_value(name),
+                header_value(value)
+            ));
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\nUser-Agent: relance\r\n\r\n",
             body.len()
-        )
-        .into_bytes();
-        request.extend_from_slice(&body);
+        ));
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
         // Until the last byte is written, the provider cannot have acted on the request.
         timeout_at(deadline, async {
             stream.write_all(&request).await?;
@@ -130,7 +176,7 @@ impl HttpChannel {
                 "the connection closed before a status line came back".into(),
             ));
         };
-        classify(status, body)
+        Ok((status, body.to_vec()))
     }
 
     fn host_header(&self) -> String {
@@ -170,8 +216,8 @@ impl Channel for HttpChannel {
     }
 }
 
-/// What the provider's status means for the dispatcher.
-fn classify(status: u16, body: &[u8]) -> Result<Delivery, SendError> {
+/// What the provider's status means for the dispatcher (shared by the HTTP adapters).
+pub(crate) fn classify(status: u16, body: &[u8]) -> Result<Delivery, SendError> {
     match status {
         200..=299 => Ok(Delivery::Sent {
             provider_id: provider_id(body),
@@ -189,10 +235,10 @@ fn classify(status: u16, body: &[u8]) -> Result<Delivery, SendError> {
     }
 }
 
-/// The `id` field of a JSON answer, if there is one.
+/// The `id` (or Twilio-style `sid`) field of a JSON answer, if there is one.
 fn provider_id(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    match value.get("id")? {
+    match value.get("id").or_else(|| value.get("sid"))? {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,

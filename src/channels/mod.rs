@@ -1,6 +1,6 @@
 //! Channel adapters: one trait every transport implements, the message the dispatcher hands
-//! it, the local adapters (`file`, `log`) used for demos and tests, and a plain `http` adapter
-//! that posts to a provider.
+//! it, the local adapters (`file`, `log`) used for demos and tests, a plain `http` adapter
+//! that posts to a provider, signed partner `webhook`s and `sms` providers.
 //!
 //! This module owns turning an outbox action into a rendered [`Message`] and handing that
 //! message to a transport. It never touches storage and decides nothing about retries: an
@@ -11,18 +11,28 @@ mod file;
 mod http;
 mod log;
 mod render;
+mod sms;
+mod webhook;
 
 use std::future::Future;
 use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-pub use adapters::{ADAPTER_NAMES, AdapterError, Adapters};
+pub use adapters::{ADAPTER_NAMES, AdapterError, Adapters, ProviderSettings};
 pub use file::FileChannel;
 pub use http::{HttpChannel, HttpError, HttpSettings};
 pub use log::LogChannel;
 pub use render::{
     Agent, PaymentDetails, RenderError, RenderExtras, render_message, render_message_with,
+};
+pub use sms::{
+    DEFAULT_MAX_SEGMENTS, Encoding, Segments, SenderId, SmsChannel, SmsError, SmsProvider,
+    SmsSettings, segments,
+};
+pub use webhook::{
+    DEFAULT_TOLERANCE, WebhookChannel, WebhookError, WebhookSecret, WebhookSettings, envelope,
+    sign, verify,
 };
 
 /// What the dispatcher hands an adapter: one outbox row, rendered.

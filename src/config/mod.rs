@@ -176,6 +176,61 @@ pub struct ChannelsConfig {
     pub per_channel: BTreeMap<String, Adapter>,
     /// The provider the `http` adapter posts to.
     pub http: HttpChannelConfig,
+    /// The partner the `webhook` adapter posts signed files to.
+    pub webhook: Option<WebhookChannelConfig>,
+    /// The provider the `sms` adapter sends through.
+    pub sms: Option<SmsChannelConfig>,
+}
+
+/// The `webhook` adapter: one partner URL and the variable holding its `whsec_` secret.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookChannelConfig {
+    pub url: String,
+    pub secret_env: String,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub allow_loopback: bool,
+}
+
+/// The `sms` adapter: a `form` (Twilio-style) or `json` provider.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsChannelConfig {
+    pub provider: SmsProviderKind,
+    pub url: String,
+    pub sender_id: String,
+    #[serde(default)]
+    pub account_env: Option<String>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub json_body_template: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default = "default_max_segments")]
+    pub max_segments: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub allow_loopback: bool,
+}
+
+/// The kind of API an SMS provider speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsProviderKind {
+    Form,
+    Json,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_segments() -> u32 {
+    crate::channels::DEFAULT_MAX_SEGMENTS
 }
 
 /// The `http` adapter: one provider URL that receives every message as JSON.
@@ -201,6 +256,10 @@ pub enum Adapter {
     Log,
     /// POSTs each message as JSON to `channels.http.url`.
     Http,
+    /// POSTs signed handover and claim files to `channels.webhook.url`.
+    Webhook,
+    /// Sends text messages through `channels.sms`.
+    Sms,
 }
 
 impl Adapter {
@@ -210,6 +269,8 @@ impl Adapter {
             Adapter::File => "file",
             Adapter::Log => "log",
             Adapter::Http => "http",
+            Adapter::Webhook => "webhook",
+            Adapter::Sms => "sms",
         }
     }
 }
@@ -320,6 +381,8 @@ impl Default for ChannelsConfig {
             file_dir: PathBuf::from("out"),
             per_channel: BTreeMap::new(),
             http: HttpChannelConfig::default(),
+            webhook: None,
+            sms: None,
         }
     }
 }
@@ -551,6 +614,54 @@ impl ChannelsConfig {
             timeout: Duration::from_millis(self.http.timeout_ms),
             allow_loopback: self.http.allow_loopback,
         }
+    }
+
+    /// The settings of every configured provider, with secrets read through `var` (the
+    /// environment): a variable that is named but unset or empty is an error.
+    pub fn providers(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::channels::ProviderSettings, ConfigError> {
+        let read = |name: &str| -> Result<String, ConfigError> {
+            var(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::Env {
+                    var: name.to_string(),
+                    message: "is not set (it holds a channel credential)".to_string(),
+                })
+        };
+        let webhook = match &self.webhook {
+            Some(w) => Some(crate::channels::WebhookSettings {
+                url: w.url.clone(),
+                secret: read(&w.secret_env)?,
+                timeout: Duration::from_millis(w.timeout_ms),
+                allow_loopback: w.allow_loopback,
+            }),
+            None => None,
+        };
+        let sms = match &self.sms {
+            Some(c) => Some(crate::channels::SmsSettings {
+                provider: match c.provider {
+                    SmsProviderKind::Form => crate::channels::SmsProvider::Form,
+                    SmsProviderKind::Json => crate::channels::SmsProvider::Json,
+                },
+                url: c.url.clone(),
+                sender_id: c.sender_id.clone(),
+                account: c.account_env.as_deref().map(read).transpose()?,
+                token: c.token_env.as_deref().map(read).transpose()?,
+                json_body_template: c.json_body_template.clone(),
+                headers: c.headers.clone().into_iter().collect(),
+                max_segments: c.max_segments,
+                timeout: Duration::from_millis(c.timeout_ms),
+                allow_loopback: c.allow_loopback,
+            }),
+            None => None,
+        };
+        Ok(crate::channels::ProviderSettings {
+            http: self.http(),
+            webhook,
+            sms,
+        })
     }
 
     /// The adapter that sends `channel`.

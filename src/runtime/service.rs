@@ -83,11 +83,18 @@ fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
         .iter()
         .filter_map(|(c, a)| c.parse::<Channel>().ok().map(|c| (c, a.name().to_string())))
         .collect();
-    Adapters::from_settings(
+    let providers = config
+        .channels
+        .providers(|name| std::env::var(name).ok())
+        .map_err(|e| RuntimeError::Io {
+            what: "channels".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    Adapters::from_providers(
         config.channels.default_adapter.name(),
         &overrides,
         &config.channels.file_dir,
-        config.channels.http().as_ref(),
+        &providers,
     )
     .map_err(|e| RuntimeError::Io {
         what: "channels".into(),

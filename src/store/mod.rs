@@ -9,6 +9,7 @@
 //! not each row, is what a round trip through the driver costs.
 
 pub mod entity;
+mod receipts;
 mod rows;
 mod sql;
 mod tasks;
@@ -23,6 +24,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
+pub use receipts::ReceiptTarget;
 pub use rows::*;
 use sql::Sql;
 pub use tasks::TaskRow;

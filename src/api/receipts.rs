@@ -1,0 +1,242 @@
+//! Delivery receipts: `POST /api/v1/receipts/{provider}` takes a provider's callback
+//! (delivered, bounced, failed, opened, replied), matches it to the outbox row it concerns and
+//! records the matching `message.*` event for that row's instance.
+//!
+//! The handler only records; the scheduler applies the event. It never changes the outbox row
+//! itself: what a bounce means is the scenario's to decide.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AppState, Problem, internal};
+use crate::engine::{Event, EventFields};
+use crate::store::NewEvent;
+
+/// The providers a receipt may come from, as the path spells them.
+pub const RECEIPT_PROVIDERS: &[&str] = &["smtp", "sms", "webhook", "generic"];
+
+/// A delivery receipt, as posted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// The receipt's own id; the `Idempotency-Key` or `webhook-id` header may give it
+    /// instead. Without any, the key and status stand for it.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The action's idempotency key (what relance gave the provider).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The provider's own message id, when the key is not known.
+    #[serde(default)]
+    pub provider_id: Option<String>,
+    pub status: ReceiptStatus,
+    /// The channel; default: the outbox row's.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// When it happened (RFC 3339); default: when it was received.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    /// The provider's reason (a bounce code, an error text).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What happened to a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Delivered,
+    Bounced,
+    Failed,
+    Opened,
+    Replied,
+}
+
+impl ReceiptStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReceiptStatus::Delivered => "delivered",
+            ReceiptStatus::Bounced => "bounced",
+            ReceiptStatus::Failed => "failed",
+            ReceiptStatus::Opened => "opened",
+            ReceiptStatus::Replied => "replied",
+        }
+    }
+
+    /// The event a receipt becomes; a failure is a bounce, since for the scenario both
+    /// mean the message did not reach the debtor.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            ReceiptStatus::Delivered => "message.delivered",
+            ReceiptStatus::Bounced | ReceiptStatus::Failed => "message.bounced",
+            ReceiptStatus::Opened => "message.opened",
+            ReceiptStatus::Replied => "message.replied",
+        }
+    }
+}
+
+/// `POST /api/v1/receipts/{provider}`: 202 when recorded, 200 when that receipt was
+/// already recorded, 404 for an unknown provider or message.
+pub(super) async fn receive(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    // TODO: receipts are not authenticated yet (no provider signature is checked, as for
+    // the event intake); put the endpoint behind a trusted network until they are.
+    if !RECEIPT_PROVIDERS.contains(&provider.as_str()) {
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown_provider",
+            format!(
+                "no receipt provider `{provider}`: the providers are {}",
+                RECEIPT_PROVIDERS.join(", ")
+            ),
+        )
+        .into_response();
+    }
+    let receipt: Receipt = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(err) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("line {} column {}: {err}", err.line(), err.column()),
+            )
+            .into_response();
+        }
+    };
+    let header_id = headers
+        .get("idempotency-key")
+        .or_else(|| headers.get("webhook-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match record_receipt(&state, &provider, receipt, header_id).await {
+        Ok((true, instance)) => {
+            state.notify.notify_one();
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "accepted", "instance": instance})),
+            )
+                .into_response()
+        }
+        Ok((false, instance)) => (
+            StatusCode::OK,
+            Json(json!({"status": "duplicate", "instance": instance})),
+        )
+            .into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// Records `receipt` as an event; returns (new?, instance id).
+async fn record_receipt(
+    state: &AppState,
+    provider: &str,
+    receipt: Receipt,
+    header_id: Option<String>,
+) -> Result<(bool, String), Problem> {
+    if receipt.key.is_none() && receipt.provider_id.is_none() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_receipt",
+            "give `key` (the idempotency key relance sent) or `provider_id`",
+        ));
+    }
+    let target = state
+        .store
+        .outbox_for_receipt(receipt.key.as_deref(), receipt.provider_id.as_deref())
+        .await
+        .map_err(internal)?;
+    let Some(target) = target else {
+        let named = match (&receipt.key, &receipt.provider_id) {
+            (Some(key), _) => format!("key `{key}`"),
+            (None, Some(id)) => format!("provider id `{id}`"),
+            (None, None) => String::new(),
+        };
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "message_not_found",
+            format!("no message sent by relance has {named}"),
+        ));
+    };
+
+    let status = receipt.status;
+    let delivery = receipt
+        .id
+        .or(header_id)
+        .map(|id| format!("receipt/{provider}/{id}"))
+        .unwrap_or_else(|| format!("receipt/{}/{}", target.key, status.name()));
+    let now = state.clock.now();
+    let event = Event {
+        id: Some(delivery.clone()),
+        kind: status.event_type().to_string(),
+        at: receipt.at.unwrap_or(now),
+        fields: EventFields {
+            channel: Some(receipt.channel.unwrap_or_else(|| target.channel.clone())),
+            step: Some(target.step.clone()),
+            reference: Some(target.key.clone()),
+            status: Some(status.name().to_string()),
+            reason: receipt.reason,
+            ..EventFields::default()
+        },
+    };
+    event.validate().map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+            e.to_string(),
+        )
+    })?;
+    let payload = serde_json::to_string(&event).map_err(internal)?;
+    let new = state
+        .store
+        .record_event(
+            &NewEvent {
+                delivery_id: Some(delivery),
+                instance_id: target.instance_id.clone(),
+                kind: event.kind.clone(),
+                payload,
+            },
+            now.timestamp_millis(),
+        )
+        .await
+        .map_err(internal)?;
+    tracing::info!(
+        instance.id = %target.instance_id,
+        key = %target.key,
+        receipt.provider = provider,
+        receipt.status = status.name(),
+        new,
+        "delivery receipt"
+    );
+    Ok((new, target.instance_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_becomes_a_bounce_and_the_rest_keep_their_name() {
+        assert_eq!(ReceiptStatus::Failed.event_type(), "message.bounced");
+        assert_eq!(ReceiptStatus::Bounced.event_type(), "message.bounced");
+        assert_eq!(ReceiptStatus::Delivered.event_type(), "message.delivered");
+        assert_eq!(ReceiptStatus::Opened.event_type(), "message.opened");
+        assert_eq!(ReceiptStatus::Replied.event_type(), "message.replied");
+    }
+
+    #[test]
+    fn a_receipt_with_an_unknown_status_is_refused() {
+        let bad = serde_json::from_str::<Receipt>(r#"{"key":"k","status":"lost"}"#);
+        assert!(bad.is_err());
+        let good: Receipt = serde_json::from_str(r#"{"key":"k","status":"bounced"}"#).unwrap();
+        assert_eq!(good.status, ReceiptStatus::Bounced);
+    }
+}
