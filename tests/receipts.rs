@@ -140,6 +140,7 @@ impl Rig {
             clock,
             metrics: self.metrics.clone(),
             partners: Default::default(),
+            limiter: Default::default(),
         }
     }
 
