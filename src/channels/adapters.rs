@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use super::{
     Delivery, DynChannel, FileChannel, HttpChannel, HttpError, HttpSettings, LogChannel, Message,
-    SendError,
+    SendError, SmtpChannel, SmtpError, SmtpSettings,
 };
 use crate::scenario::Channel;
 
 /// The adapter names configuration may use.
-pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http"];
+pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http", "smtp"];
 
 /// A channel table that cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,12 @@ pub enum AdapterError {
     /// The provider URL is not usable.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// A channel is sent through `smtp` but no relay is configured.
+    #[error("the smtp adapter is chosen but channels.smtp.host is not set")]
+    SmtpNotConfigured,
+    /// The relay settings are not usable.
+    #[error(transparent)]
+    Smtp(#[from] SmtpError),
 }
 
 /// One adapter for each channel: a default, and overrides for some channels.
@@ -75,16 +81,18 @@ impl Adapters {
         overrides: &BTreeMap<Channel, String>,
         dir: &Path,
     ) -> Result<Self, AdapterError> {
-        Self::from_settings(default, overrides, dir, None)
+        Self::from_settings(default, overrides, dir, None, None)
     }
 
-    /// Like [`Adapters::from_names`], with the provider the `http` adapter posts to; all
-    /// channels named `http` share one [`HttpChannel`].
+    /// Like [`Adapters::from_names`], with the provider the `http` adapter posts to and the
+    /// relay the `smtp` adapter sends through; all channels named `http` share one
+    /// [`HttpChannel`], all named `smtp` one [`SmtpChannel`].
     pub fn from_settings(
         default: &str,
         overrides: &BTreeMap<Channel, String>,
         dir: &Path,
         http: Option<&HttpSettings>,
+        smtp: Option<&SmtpSettings>,
     ) -> Result<Self, AdapterError> {
         let file: Arc<dyn DynChannel> = Arc::new(FileChannel::new(dir));
         let log: Arc<dyn DynChannel> = Arc::new(LogChannel::new());
@@ -92,11 +100,16 @@ impl Adapters {
             Some(settings) => Some(Arc::new(HttpChannel::new(settings)?)),
             None => None,
         };
+        let smtp: Option<Arc<dyn DynChannel>> = match smtp {
+            Some(settings) => Some(Arc::new(SmtpChannel::new(settings)?)),
+            None => None,
+        };
         let pick = |name: &str| -> Result<Arc<dyn DynChannel>, AdapterError> {
             match name {
                 "file" => Ok(Arc::clone(&file)),
                 "log" => Ok(Arc::clone(&log)),
                 "http" => http.clone().ok_or(AdapterError::HttpNotConfigured),
+                "smtp" => smtp.clone().ok_or(AdapterError::SmtpNotConfigured),
                 _ => Err(AdapterError::UnknownAdapter {
                     name: name.to_owned(),
                     hint: hint(name),

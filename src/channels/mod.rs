@@ -11,6 +11,7 @@ mod file;
 mod http;
 mod log;
 mod render;
+mod smtp;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +24,10 @@ pub use http::{HttpChannel, HttpError, HttpSettings};
 pub use log::LogChannel;
 pub use render::{
     Agent, PaymentDetails, RenderError, RenderExtras, render_message, render_message_with,
+};
+pub use smtp::{
+    Document, Documents, NoDocuments, SmtpChannel, SmtpError, SmtpSettings, SmtpTls,
+    case_id_from_address, message_id, reply_address,
 };
 
 /// What the dispatcher hands an adapter: one outbox row, rendered.

@@ -172,6 +172,31 @@ pub struct ChannelsConfig {
     pub per_channel: BTreeMap<String, Adapter>,
     /// The provider the `http` adapter posts to.
     pub http: HttpChannelConfig,
+    /// The relay the `smtp` adapter sends email through.
+    pub smtp: SmtpChannelConfig,
+}
+
+/// The `smtp` adapter: one SMTP relay. Credentials are read from the environment variables
+/// named here, never from the file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpChannelConfig {
+    /// The relay's host name; required when a channel uses the `smtp` adapter.
+    pub host: Option<String>,
+    /// Defaults to 465 with `tls: tls`, 587 with `starttls`, 25 with `none`.
+    pub port: Option<u16>,
+    /// `none`, `starttls` (the default) or `tls`.
+    pub tls: crate::channels::SmtpTls,
+    /// The variable holding the user name to log in with (no login when unset).
+    pub username_env: Option<String>,
+    /// The variable holding the password.
+    pub password_env: Option<String>,
+    /// The sender when the message carries no brand address (`Client <billing@client.example>`).
+    pub from: Option<String>,
+    /// Milliseconds the whole exchange may take.
+    pub timeout_ms: u64,
+    /// Allows a relay on a loopback or private address.
+    pub allow_loopback: bool,
 }
 
 /// The `http` adapter: one provider URL that receives every message as JSON.
@@ -197,6 +222,8 @@ pub enum Adapter {
     Log,
     /// POSTs each message as JSON to `channels.http.url`.
     Http,
+    /// Sends each message as an email through `channels.smtp`.
+    Smtp,
 }
 
 impl Adapter {
@@ -206,6 +233,7 @@ impl Adapter {
             Adapter::File => "file",
             Adapter::Log => "log",
             Adapter::Http => "http",
+            Adapter::Smtp => "smtp",
         }
     }
 }
@@ -315,6 +343,7 @@ impl Default for ChannelsConfig {
             file_dir: PathBuf::from("out"),
             per_channel: BTreeMap::new(),
             http: HttpChannelConfig::default(),
+            smtp: SmtpChannelConfig::default(),
         }
     }
 }
@@ -324,6 +353,21 @@ impl Default for HttpChannelConfig {
         HttpChannelConfig {
             url: None,
             timeout_ms: 5000,
+            allow_loopback: false,
+        }
+    }
+}
+
+impl Default for SmtpChannelConfig {
+    fn default() -> Self {
+        SmtpChannelConfig {
+            host: None,
+            port: None,
+            tls: crate::channels::SmtpTls::default(),
+            username_env: None,
+            password_env: None,
+            from: None,
+            timeout_ms: 30_000,
             allow_loopback: false,
         }
     }
@@ -421,7 +465,7 @@ impl Config {
             }
         };
 
-        let positive: [(&str, u64); 8] = [
+        let positive: [(&str, u64); 9] = [
             ("database.pool_size", self.database.pool_size.into()),
             ("http.body_limit_bytes", self.http.body_limit_bytes as u64),
             ("scheduler.batch_size", self.scheduler.batch_size.into()),
@@ -433,6 +477,7 @@ impl Config {
             ),
             ("dispatcher.concurrency", self.dispatcher.concurrency.into()),
             ("channels.http.timeout_ms", self.channels.http.timeout_ms),
+            ("channels.smtp.timeout_ms", self.channels.smtp.timeout_ms),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(field.to_string(), "must be at least 1".to_string()));
@@ -473,6 +518,10 @@ impl Config {
                 }
             }
             None => {}
+        }
+
+        if let Some((field, message)) = self.channels.smtp_problem() {
+            return Err(invalid(field.to_string(), message));
         }
 
         for (i, job) in self.jobs.iter().enumerate() {
@@ -545,6 +594,90 @@ impl ChannelsConfig {
             url: url.to_string(),
             timeout: Duration::from_millis(self.http.timeout_ms),
             allow_loopback: self.http.allow_loopback,
+        }
+    }
+
+    /// The `smtp` adapter's settings, when a relay is configured, with the credentials
+    /// read through `var` from the variables `username_env` and `password_env` name.
+    pub fn smtp_with_env(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<crate::channels::SmtpSettings>, ConfigError> {
+        let smtp = &self.smtp;
+        let Some(host) = &smtp.host else {
+            return Ok(None);
+        };
+        let read = |name: &str| {
+            var(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::Env {
+                    var: name.to_string(),
+                    message: "is not set, and channels.smtp names it for the relay's login"
+                        .to_string(),
+                })
+        };
+        let credentials = match (&smtp.username_env, &smtp.password_env) {
+            (Some(user), Some(password)) => Some((read(user)?, read(password)?)),
+            _ => None,
+        };
+        Ok(Some(crate::channels::SmtpSettings {
+            host: host.clone(),
+            port: smtp.port.unwrap_or(smtp.tls.default_port()),
+            tls: smtp.tls,
+            credentials,
+            from: smtp.from.clone().unwrap_or_default(),
+            timeout: Duration::from_millis(smtp.timeout_ms),
+            allow_loopback: smtp.allow_loopback,
+        }))
+    }
+
+    /// [`ChannelsConfig::smtp_with_env`] with the process environment.
+    pub fn smtp(&self) -> Result<Option<crate::channels::SmtpSettings>, ConfigError> {
+        self.smtp_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// What is wrong in `channels.smtp`, as the field and the message.
+    fn smtp_problem(&self) -> Option<(&'static str, String)> {
+        let smtp = &self.smtp;
+        let uses_smtp = self.default_adapter == Adapter::Smtp
+            || self.per_channel.values().any(|a| *a == Adapter::Smtp);
+        if smtp.host.is_none() {
+            return uses_smtp.then(|| {
+                (
+                    "channels.smtp.host",
+                    "is required when a channel uses the smtp adapter (e.g. smtp.example.com)"
+                        .to_string(),
+                )
+            });
+        }
+        if smtp.from.is_none() {
+            return Some((
+                "channels.smtp.from",
+                "is required with channels.smtp.host (e.g. `Client <billing@client.example>`)"
+                    .to_string(),
+            ));
+        }
+        if smtp.username_env.is_some() != smtp.password_env.is_some() {
+            let field = if smtp.username_env.is_none() {
+                "channels.smtp.password_env"
+            } else {
+                "channels.smtp.username_env"
+            };
+            return Some((
+                field,
+                "username_env and password_env are set together or not at all".to_string(),
+            ));
+        }
+        let settings = self.smtp_with_env(|_| Some("-".to_string())).ok()??;
+        match crate::channels::SmtpChannel::new(&settings) {
+            Ok(_) => None,
+            Err(crate::channels::SmtpError::BadHost { .. }) => Some((
+                "channels.smtp.host",
+                "expected a host name or an address, without scheme or port".to_string(),
+            )),
+            Err(crate::channels::SmtpError::BadFrom { reason, .. }) => {
+                Some(("channels.smtp.from", reason))
+            }
         }
     }
 

@@ -77,6 +77,10 @@ pub fn rate_table(config: &Config) -> Result<RateTable, RuntimeError> {
 }
 
 fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
+    let smtp = config.channels.smtp().map_err(|e| RuntimeError::Io {
+        what: "channels.smtp".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let overrides = config
         .channels
         .per_channel
@@ -88,6 +92,7 @@ fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
         &overrides,
         &config.channels.file_dir,
         config.channels.http().as_ref(),
+        smtp.as_ref(),
     )
     .map_err(|e| RuntimeError::Io {
         what: "channels".into(),
