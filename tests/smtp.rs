@@ -396,3 +396,69 @@ fn base64_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn the_relay_settings_come_from_channels_smtp_and_the_login_from_the_environment() {
+    let text = "channels:\n  per_channel: { email: smtp }\n  smtp:\n    host: smtp.lumen.example\n    \
+                username_env: SMTP_USER\n    password_env: SMTP_PASSWORD\n    \
+                from: \"Lumen <credit@lumen.example>\"\n";
+    let config = relance::config::Config::from_str("c.yaml", text).expect("parses");
+    let env = |name: &str| match name {
+        "SMTP_USER" => Some("lumen".to_string()),
+        "SMTP_PASSWORD" => Some("s3cret".to_string()),
+        _ => None,
+    };
+    let settings = config.channels.smtp_with_env(env).unwrap().unwrap();
+    assert_eq!(settings.port, 587);
+    assert_eq!(settings.tls, SmtpTls::Starttls);
+    assert_eq!(
+        settings.credentials,
+        Some(("lumen".to_string(), "s3cret".to_string()))
+    );
+    assert_eq!(settings.timeout, Duration::from_secs(30));
+    assert!(!settings.allow_loopback);
+
+    let missing = config.channels.smtp_with_env(|_| None).unwrap_err();
+    assert!(missing.to_string().contains("SMTP_USER"), "{missing}");
+}
+
+#[test]
+fn a_channel_on_smtp_without_a_relay_or_a_sender_is_a_configuration_error() {
+    let no_host =
+        relance::config::Config::from_str("c.yaml", "channels:\n  default_adapter: smtp\n")
+            .unwrap_err();
+    assert!(
+        no_host.to_string().contains("channels.smtp.host"),
+        "{no_host}"
+    );
+
+    let no_from = relance::config::Config::from_str(
+        "c.yaml",
+        "channels:\n  smtp:\n    host: smtp.lumen.example\n",
+    )
+    .unwrap_err();
+    assert!(
+        no_from.to_string().contains("channels.smtp.from"),
+        "{no_from}"
+    );
+
+    let half_login = relance::config::Config::from_str(
+        "c.yaml",
+        "channels:\n  smtp:\n    host: smtp.lumen.example\n    from: a@lumen.example\n    \
+         username_env: SMTP_USER\n",
+    )
+    .unwrap_err();
+    assert!(
+        half_login.to_string().contains("password_env"),
+        "{half_login}"
+    );
+
+    let implicit = relance::config::Config::from_str(
+        "c.yaml",
+        "channels:\n  smtp:\n    host: smtp.lumen.example\n    from: a@lumen.example\n    \
+         tls: tls\n",
+    )
+    .unwrap();
+    let settings = implicit.channels.smtp().unwrap().unwrap();
+    assert_eq!((settings.tls, settings.port), (SmtpTls::Tls, 465));
+}
