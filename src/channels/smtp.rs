@@ -212,7 +212,7 @@ impl SmtpChannel {
         let message_id = message_id(&msg.key, from.email.domain());
 
         let builder = lettre::Message::builder()
-            .from(from.clone())
+            .from(from)
             .reply_to(reply_to)
             .to(to)
             .message_id(Some(message_id))
@@ -239,10 +239,12 @@ impl SmtpChannel {
         } else {
             let mut mixed = MultiPart::mixed().singlepart(text);
             for doc in documents {
-                let content_type = ContentType::parse(&doc.content_type).unwrap_or(
-                    ContentType::parse("application/octet-stream")
-                        .map_err(|e| SendError::Permanent(format!("bad content type: {e}")))?,
-                );
+                let content_type = ContentType::parse(&doc.content_type).map_err(|e| {
+                    SendError::Permanent(format!(
+                        "attachment {}: bad content type `{}` ({e})",
+                        doc.name, doc.content_type
+                    ))
+                })?;
                 mixed = mixed.singlepart(Attachment::new(doc.name).body(doc.bytes, content_type));
             }
             builder.multipart(mixed)
@@ -564,7 +566,7 @@ mod tests {
             "credit+case-acme_2f_44-1001@lumen.example"
         );
         assert_eq!(
-            case_id_from_address(&reply.to_string()).as_deref(),
+            case_id_from_address(reply.as_ref()).as_deref(),
             Some("acme/D-1001")
         );
         // A mail system that upper-cases the address does not lose the case.
