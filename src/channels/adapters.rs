@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use super::{
     Delivery, DynChannel, FileChannel, HttpChannel, HttpError, HttpSettings, LogChannel, Message,
-    SendError, SmsChannel, SmsError, SmsSettings, WebhookChannel, WebhookError, WebhookSettings,
+    SendError, SmsChannel, SmsError, SmsSettings, SmtpChannel, SmtpError, SmtpSettings,
+    WebhookChannel, WebhookError, WebhookSettings,
 };
 use crate::scenario::Channel;
 
 /// The adapter names configuration may use.
-pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http", "webhook", "sms"];
+pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http", "webhook", "sms", "smtp"];
 
 /// A channel table that cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +42,12 @@ pub enum AdapterError {
     /// The SMS settings are not usable.
     #[error(transparent)]
     Sms(#[from] SmsError),
+    /// A channel is sent through `smtp` but no relay is configured.
+    #[error("the smtp adapter is chosen but channels.smtp.host is not set")]
+    SmtpNotConfigured,
+    /// The relay settings are not usable.
+    #[error(transparent)]
+    Smtp(#[from] SmtpError),
 }
 
 /// The providers the HTTP-based adapters reach, each when configured.
@@ -49,6 +56,7 @@ pub struct ProviderSettings {
     pub http: Option<HttpSettings>,
     pub webhook: Option<WebhookSettings>,
     pub sms: Option<SmsSettings>,
+    pub smtp: Option<SmtpSettings>,
 }
 
 /// One adapter for each channel: a default, and overrides for some channels.
@@ -95,19 +103,22 @@ impl Adapters {
         overrides: &BTreeMap<Channel, String>,
         dir: &Path,
     ) -> Result<Self, AdapterError> {
-        Self::from_settings(default, overrides, dir, None)
+        Self::from_settings(default, overrides, dir, None, None)
     }
 
-    /// Like [`Adapters::from_names`], with the provider the `http` adapter posts to; all
-    /// channels named `http` share one [`HttpChannel`].
+    /// Like [`Adapters::from_names`], with the provider the `http` adapter posts to and the
+    /// relay the `smtp` adapter sends through; all channels named `http` share one
+    /// [`HttpChannel`], all named `smtp` one [`SmtpChannel`].
     pub fn from_settings(
         default: &str,
         overrides: &BTreeMap<Channel, String>,
         dir: &Path,
         http: Option<&HttpSettings>,
+        smtp: Option<&SmtpSettings>,
     ) -> Result<Self, AdapterError> {
         let providers = ProviderSettings {
             http: http.cloned(),
+            smtp: smtp.cloned(),
             ..ProviderSettings::default()
         };
         Self::from_providers(default, overrides, dir, &providers)
@@ -132,6 +143,10 @@ impl Adapters {
             Some(settings) => Some(Arc::new(WebhookChannel::new(settings)?)),
             None => None,
         };
+        let smtp: Option<Arc<dyn DynChannel>> = match &providers.smtp {
+            Some(settings) => Some(Arc::new(SmtpChannel::new(settings)?)),
+            None => None,
+        };
         let sms: Option<Arc<dyn DynChannel>> = match &providers.sms {
             Some(settings) => Some(Arc::new(SmsChannel::new(settings)?)),
             None => None,
@@ -143,6 +158,7 @@ impl Adapters {
                 "http" => http.clone().ok_or(AdapterError::HttpNotConfigured),
                 "webhook" => webhook.clone().ok_or(AdapterError::WebhookNotConfigured),
                 "sms" => sms.clone().ok_or(AdapterError::SmsNotConfigured),
+                "smtp" => smtp.clone().ok_or(AdapterError::SmtpNotConfigured),
                 _ => Err(AdapterError::UnknownAdapter {
                     name: name.to_owned(),
                     hint: hint(name),

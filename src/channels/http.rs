@@ -313,7 +313,7 @@ fn header_value(value: &str) -> String {
 }
 
 /// Loopback, private, link-local, unspecified and unique-local addresses.
-fn is_internal(ip: IpAddr) -> bool {
+pub(super) fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_loopback()

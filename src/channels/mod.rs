@@ -12,6 +12,7 @@ mod http;
 mod log;
 mod render;
 mod sms;
+mod smtp;
 mod webhook;
 
 use std::future::Future;
@@ -29,6 +30,10 @@ pub use render::{
 pub use sms::{
     DEFAULT_MAX_SEGMENTS, Encoding, Segments, SenderId, SmsChannel, SmsError, SmsProvider,
     SmsSettings, segments,
+};
+pub use smtp::{
+    Document, Documents, NoDocuments, SmtpChannel, SmtpError, SmtpSettings, SmtpTls,
+    case_id_from_address, message_id, reply_address,
 };
 pub use webhook::{
     DEFAULT_TOLERANCE, WebhookChannel, WebhookError, WebhookSecret, WebhookSettings, envelope,

@@ -180,6 +180,31 @@ pub struct ChannelsConfig {
     pub webhook: Option<WebhookChannelConfig>,
     /// The provider the `sms` adapter sends through.
     pub sms: Option<SmsChannelConfig>,
+    /// The relay the `smtp` adapter sends email through.
+    pub smtp: SmtpChannelConfig,
+}
+
+/// The `smtp` adapter: one SMTP relay. Credentials are read from the environment variables
+/// named here, never from the file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpChannelConfig {
+    /// The relay's host name; required when a channel uses the `smtp` adapter.
+    pub host: Option<String>,
+    /// Defaults to 465 with `tls: tls`, 587 with `starttls`, 25 with `none`.
+    pub port: Option<u16>,
+    /// `none`, `starttls` (the default) or `tls`.
+    pub tls: crate::channels::SmtpTls,
+    /// The variable holding the user name to log in with (no login when unset).
+    pub username_env: Option<String>,
+    /// The variable holding the password.
+    pub password_env: Option<String>,
+    /// The sender when the message carries no brand address (`Client <billing@client.example>`).
+    pub from: Option<String>,
+    /// Milliseconds the whole exchange may take.
+    pub timeout_ms: u64,
+    /// Allows a relay on a loopback or private address.
+    pub allow_loopback: bool,
 }
 
 /// The `webhook` adapter: one partner URL and the variable holding its `whsec_` secret.
@@ -260,6 +285,8 @@ pub enum Adapter {
     Webhook,
     /// Sends text messages through `channels.sms`.
     Sms,
+    /// Sends each message as an email through `channels.smtp`.
+    Smtp,
 }
 
 impl Adapter {
@@ -271,6 +298,7 @@ impl Adapter {
             Adapter::Http => "http",
             Adapter::Webhook => "webhook",
             Adapter::Sms => "sms",
+            Adapter::Smtp => "smtp",
         }
     }
 }
@@ -383,6 +411,7 @@ impl Default for ChannelsConfig {
             http: HttpChannelConfig::default(),
             webhook: None,
             sms: None,
+            smtp: SmtpChannelConfig::default(),
         }
     }
 }
@@ -392,6 +421,21 @@ impl Default for HttpChannelConfig {
         HttpChannelConfig {
             url: None,
             timeout_ms: 5000,
+            allow_loopback: false,
+        }
+    }
+}
+
+impl Default for SmtpChannelConfig {
+    fn default() -> Self {
+        SmtpChannelConfig {
+            host: None,
+            port: None,
+            tls: crate::channels::SmtpTls::default(),
+            username_env: None,
+            password_env: None,
+            from: None,
+            timeout_ms: 30_000,
             allow_loopback: false,
         }
     }
@@ -489,7 +533,7 @@ impl Config {
             }
         };
 
-        let positive: [(&str, u64); 8] = [
+        let positive: [(&str, u64); 9] = [
             ("database.pool_size", self.database.pool_size.into()),
             ("http.body_limit_bytes", self.http.body_limit_bytes as u64),
             ("scheduler.batch_size", self.scheduler.batch_size.into()),
@@ -501,6 +545,7 @@ impl Config {
             ),
             ("dispatcher.concurrency", self.dispatcher.concurrency.into()),
             ("channels.http.timeout_ms", self.channels.http.timeout_ms),
+            ("channels.smtp.timeout_ms", self.channels.smtp.timeout_ms),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(field.to_string(), "must be at least 1".to_string()));
@@ -541,6 +586,10 @@ impl Config {
                 }
             }
             None => {}
+        }
+
+        if let Some((field, message)) = self.channels.smtp_problem() {
+            return Err(invalid(field.to_string(), message));
         }
 
         for (i, job) in self.jobs.iter().enumerate() {
@@ -616,6 +665,90 @@ impl ChannelsConfig {
         }
     }
 
+    /// The `smtp` adapter's settings, when a relay is configured, with the credentials
+    /// read through `var` from the variables `username_env` and `password_env` name.
+    pub fn smtp_with_env(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<crate::channels::SmtpSettings>, ConfigError> {
+        let smtp = &self.smtp;
+        let Some(host) = &smtp.host else {
+            return Ok(None);
+        };
+        let read = |name: &str| {
+            var(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::Env {
+                    var: name.to_string(),
+                    message: "is not set, and channels.smtp names it for the relay's login"
+                        .to_string(),
+                })
+        };
+        let credentials = match (&smtp.username_env, &smtp.password_env) {
+            (Some(user), Some(password)) => Some((read(user)?, read(password)?)),
+            _ => None,
+        };
+        Ok(Some(crate::channels::SmtpSettings {
+            host: host.clone(),
+            port: smtp.port.unwrap_or(smtp.tls.default_port()),
+            tls: smtp.tls,
+            credentials,
+            from: smtp.from.clone().unwrap_or_default(),
+            timeout: Duration::from_millis(smtp.timeout_ms),
+            allow_loopback: smtp.allow_loopback,
+        }))
+    }
+
+    /// [`ChannelsConfig::smtp_with_env`] with the process environment.
+    pub fn smtp(&self) -> Result<Option<crate::channels::SmtpSettings>, ConfigError> {
+        self.smtp_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// What is wrong in `channels.smtp`, as the field and the message.
+    fn smtp_problem(&self) -> Option<(&'static str, String)> {
+        let smtp = &self.smtp;
+        let uses_smtp = self.default_adapter == Adapter::Smtp
+            || self.per_channel.values().any(|a| *a == Adapter::Smtp);
+        if smtp.host.is_none() {
+            return uses_smtp.then(|| {
+                (
+                    "channels.smtp.host",
+                    "is required when a channel uses the smtp adapter (e.g. smtp.example.com)"
+                        .to_string(),
+                )
+            });
+        }
+        if smtp.from.is_none() {
+            return Some((
+                "channels.smtp.from",
+                "is required with channels.smtp.host (e.g. `Client <billing@client.example>`)"
+                    .to_string(),
+            ));
+        }
+        if smtp.username_env.is_some() != smtp.password_env.is_some() {
+            let field = if smtp.username_env.is_none() {
+                "channels.smtp.password_env"
+            } else {
+                "channels.smtp.username_env"
+            };
+            return Some((
+                field,
+                "username_env and password_env are set together or not at all".to_string(),
+            ));
+        }
+        let settings = self.smtp_with_env(|_| Some("-".to_string())).ok()??;
+        match crate::channels::SmtpChannel::new(&settings) {
+            Ok(_) => None,
+            Err(crate::channels::SmtpError::BadHost { .. }) => Some((
+                "channels.smtp.host",
+                "expected a host name or an address, without scheme or port".to_string(),
+            )),
+            Err(crate::channels::SmtpError::BadFrom { reason, .. }) => {
+                Some(("channels.smtp.from", reason))
+            }
+        }
+    }
+
     /// The settings of every configured provider, with secrets read through `var` (the
     /// environment): a variable that is named but unset or empty is an error.
     pub fn providers(
@@ -657,10 +790,12 @@ impl ChannelsConfig {
             }),
             None => None,
         };
+        let smtp = self.smtp_with_env(&var)?;
         Ok(crate::channels::ProviderSettings {
             http: self.http(),
             webhook,
             sms,
+            smtp,
         })
     }
 
