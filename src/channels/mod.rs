@@ -154,3 +154,23 @@ impl<T: Channel> DynChannel for T {
         Box::pin(Channel::send(self, msg))
     }
 }
+
+/// Logs what a provider answered for a message, without personal data: the
+/// key, the channel and the case, never the recipient.
+pub(crate) fn log_outcome(msg: &Message, result: &Result<Delivery, SendError>, provider: &str) {
+    match result {
+        Ok(delivery) => tracing::info!(
+            key = %msg.key,
+            channel = %msg.channel,
+            case.id = %msg.case_id,
+            delivery = ?delivery,
+            "{provider} answered"
+        ),
+        Err(err) => tracing::warn!(
+            key = %msg.key,
+            channel = %msg.channel,
+            error = %err,
+            "{provider} send failed"
+        ),
+    }
+}

@@ -353,21 +353,7 @@ impl Channel for SmsChannel {
 
     async fn send(&self, msg: &Message) -> Result<Delivery, SendError> {
         let result = self.deliver(msg).await;
-        match &result {
-            Ok(delivery) => tracing::info!(
-                key = %msg.key,
-                channel = %msg.channel,
-                case.id = %msg.case_id,
-                delivery = ?delivery,
-                "sms provider answered"
-            ),
-            Err(err) => tracing::warn!(
-                key = %msg.key,
-                channel = %msg.channel,
-                error = %err,
-                "sms send failed"
-            ),
-        }
+        super::log_outcome(msg, &result, "sms provider");
         result
     }
 }

@@ -219,21 +219,7 @@ impl Channel for WebhookChannel {
 
     async fn send(&self, msg: &Message) -> Result<Delivery, SendError> {
         let result = self.deliver(msg).await;
-        match &result {
-            Ok(delivery) => tracing::info!(
-                key = %msg.key,
-                channel = %msg.channel,
-                case.id = %msg.case_id,
-                delivery = ?delivery,
-                "partner webhook delivered"
-            ),
-            Err(err) => tracing::warn!(
-                key = %msg.key,
-                channel = %msg.channel,
-                error = %err,
-                "partner webhook failed"
-            ),
-        }
+        super::log_outcome(msg, &result, "partner webhook");
         result
     }
 }

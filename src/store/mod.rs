@@ -183,119 +183,97 @@ impl Store {
         let tx = self.db.begin().await?;
         let mut stats = ImportStats::default();
 
-        for chunk in batch.clients.chunks(500) {
-            let mut values = Vec::new();
-            for c in chunk {
-                values.extend([
-                    c.id.clone().into(),
-                    c.name.clone().into(),
-                    c.country.clone().into(),
-                    c.brand.clone().into(),
-                    now.into(),
-                ]);
-            }
-            tx.execute_raw(s.stmt(
-                &format!(
-                    "INSERT INTO clients (id, name, country, brand, created_at) VALUES {} ON CONFLICT (id) DO NOTHING",
-                    sql::tuples(chunk.len(), 5)
-                ),
-                values,
-            ))
-            .await?;
-        }
-        for chunk in batch.debtors.chunks(500) {
-            let mut values = Vec::new();
-            for d in chunk {
-                values.extend([
-                    d.client_id.clone().into(),
-                    d.id.clone().into(),
-                    d.kind.clone().into(),
-                    d.name.clone().into(),
-                    d.country.clone().into(),
-                    d.language.clone().into(),
-                    d.timezone.clone().into(),
-                    d.siren.clone().into(),
-                    d.vat.clone().into(),
-                ]);
-            }
-            tx.execute_raw(s.stmt(
-                &format!(
-                    "INSERT INTO debtors (client_id, id, kind, name, country, language, timezone, siren, vat) VALUES {} \
-                     ON CONFLICT (client_id, id) DO NOTHING",
-                    sql::tuples(chunk.len(), 9)
-                ),
-                values,
-            ))
-            .await?;
-        }
-        for chunk in batch.contacts.chunks(500) {
-            let mut values = Vec::new();
-            for c in chunk {
-                values.extend([
-                    c.client_id.clone().into(),
-                    c.debtor_id.clone().into(),
-                    c.kind.clone().into(),
-                    c.value.clone().into(),
-                ]);
-            }
-            tx.execute_raw(s.stmt(
-                &format!(
-                    "INSERT INTO contacts (client_id, debtor_id, kind, value) VALUES {} \
-                     ON CONFLICT (client_id, debtor_id, kind, value) DO NOTHING",
-                    sql::tuples(chunk.len(), 4)
-                ),
-                values,
-            ))
-            .await?;
-        }
-        for chunk in batch.cases.chunks(500) {
-            let mut values = Vec::new();
-            for c in chunk {
-                values.extend([
-                    c.id.clone().into(),
-                    c.client_id.clone().into(),
-                    c.debtor_id.clone().into(),
-                    c.currency.clone().into(),
-                    c.opened_at.into(),
-                ]);
-            }
-            let done = tx
-                .execute_raw(s.stmt(
-                    &format!(
-                        "INSERT INTO cases (id, client_id, debtor_id, currency, opened_at) VALUES {} ON CONFLICT (id) DO NOTHING",
-                        sql::tuples(chunk.len(), 5)
-                    ),
-                    values,
-                ))
-                .await?;
-            stats.cases += done.rows_affected();
-        }
-        for chunk in batch.invoices.chunks(500) {
-            let mut values = Vec::new();
-            for i in chunk {
-                values.extend([
-                    i.client_id.clone().into(),
-                    i.number.clone().into(),
-                    i.debtor_id.clone().into(),
-                    i.case_id.clone().into(),
-                    i.issued.clone().into(),
-                    i.due.clone().into(),
-                    i.amount.clone().into(),
-                    i.currency.clone().into(),
-                ]);
-            }
-            let done = tx
-                .execute_raw(s.stmt(
-                    &format!(
-                        "INSERT INTO invoices (client_id, number, debtor_id, case_id, issued, due, amount, currency) VALUES {} \
-                         ON CONFLICT (client_id, number) DO NOTHING",
-                        sql::tuples(chunk.len(), 8)
-                    ),
-                    values,
-                ))
-                .await?;
-            stats.invoices += done.rows_affected();
-        }
+        let clients = batch.clients.iter().map(|c| {
+            vec![
+                c.id.clone().into(),
+                c.name.clone().into(),
+                c.country.clone().into(),
+                c.brand.clone().into(),
+                now.into(),
+            ]
+        });
+        insert_all(
+            &tx,
+            &s,
+            "clients (id, name, country, brand, created_at)",
+            "ON CONFLICT (id) DO NOTHING",
+            clients,
+        )
+        .await?;
+        let debtors = batch.debtors.iter().map(|d| {
+            vec![
+                d.client_id.clone().into(),
+                d.id.clone().into(),
+                d.kind.clone().into(),
+                d.name.clone().into(),
+                d.country.clone().into(),
+                d.language.clone().into(),
+                d.timezone.clone().into(),
+                d.siren.clone().into(),
+                d.vat.clone().into(),
+            ]
+        });
+        insert_all(
+            &tx,
+            &s,
+            "debtors (client_id, id, kind, name, country, language, timezone, siren, vat)",
+            "ON CONFLICT (client_id, id) DO NOTHING",
+            debtors,
+        )
+        .await?;
+        let contacts = batch.contacts.iter().map(|c| {
+            vec![
+                c.client_id.clone().into(),
+                c.debtor_id.clone().into(),
+                c.kind.clone().into(),
+                c.value.clone().into(),
+            ]
+        });
+        insert_all(
+            &tx,
+            &s,
+            "contacts (client_id, debtor_id, kind, value)",
+            "ON CONFLICT (client_id, debtor_id, kind, value) DO NOTHING",
+            contacts,
+        )
+        .await?;
+        let cases = batch.cases.iter().map(|c| {
+            vec![
+                c.id.clone().into(),
+                c.client_id.clone().into(),
+                c.debtor_id.clone().into(),
+                c.currency.clone().into(),
+                c.opened_at.into(),
+            ]
+        });
+        stats.cases = insert_all(
+            &tx,
+            &s,
+            "cases (id, client_id, debtor_id, currency, opened_at)",
+            "ON CONFLICT (id) DO NOTHING",
+            cases,
+        )
+        .await?;
+        let invoices = batch.invoices.iter().map(|i| {
+            vec![
+                i.client_id.clone().into(),
+                i.number.clone().into(),
+                i.debtor_id.clone().into(),
+                i.case_id.clone().into(),
+                i.issued.clone().into(),
+                i.due.clone().into(),
+                i.amount.clone().into(),
+                i.currency.clone().into(),
+            ]
+        });
+        stats.invoices = insert_all(
+            &tx,
+            &s,
+            "invoices (client_id, number, debtor_id, case_id, issued, due, amount, currency)",
+            "ON CONFLICT (client_id, number) DO NOTHING",
+            invoices,
+        )
+        .await?;
         let mut new_instances = std::collections::BTreeSet::new();
         for chunk in batch.instances.chunks(500) {
             let mut values = Vec::new();
@@ -1065,6 +1043,34 @@ async fn count(db: &DatabaseConnection, s: &Sql, table: &str) -> Result<i64> {
         Some(r) => r.try_get_by_index(0)?,
         None => 0,
     })
+}
+
+/// `INSERT INTO {table_and_columns} VALUES (…), (…) {tail}` for every row,
+/// 500 rows a statement; returns the rows inserted.
+async fn insert_all(
+    tx: &impl ConnectionTrait,
+    s: &Sql,
+    table_and_columns: &str,
+    tail: &str,
+    rows: impl Iterator<Item = Vec<Value>>,
+) -> Result<u64> {
+    let rows: Vec<Vec<Value>> = rows.collect();
+    let mut inserted = 0;
+    for chunk in rows.chunks(500) {
+        let width = chunk[0].len();
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        let done = tx
+            .execute_raw(s.stmt(
+                &format!(
+                    "INSERT INTO {table_and_columns} VALUES {} {tail}",
+                    sql::tuples(chunk.len(), width)
+                ),
+                values,
+            ))
+            .await?;
+        inserted += done.rows_affected();
+    }
+    Ok(inserted)
 }
 
 async fn write_domain(tx: &impl ConnectionTrait, s: &Sql, rows: &[&DomainRow]) -> Result<()> {
