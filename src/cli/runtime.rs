@@ -212,12 +212,12 @@ async fn start_cases(
         let t = engine.start(&current[sc_index], case.clone(), now)?;
         started.push((case, sc_index, t));
         if progress && n % 500 == 0 {
-            eprint!("\rstarting cases: {n}/{total}");
+            eprint!("\r{}", progress_bar(n, total));
             let _ = std::io::stderr().flush();
         }
     }
     if progress {
-        eprintln!("\rstarting cases: {total}/{total}");
+        eprintln!("\r{}", progress_bar(total, total));
     }
     if !unmatched.is_empty() {
         bail!(
@@ -237,6 +237,18 @@ async fn start_cases(
         .collect();
     let batch = import_batch(&refs, now);
     Ok(store.import(&batch, now.timestamp_millis()).await?)
+}
+
+/// `[#########-----------]  45%  4500/10000 cases`
+fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 30;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    format!(
+        "[{}{}] {percent:>3}%  {done}/{total} cases",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled)
+    )
 }
 
 pub fn import_cmd(cmd: ImportCommand) -> anyhow::Result<i32> {
@@ -672,4 +684,25 @@ pub fn demo_cmd(dir: &Path, debtors: usize, speed: u32, listen: SocketAddr) -> a
     })?;
     rt.block_on(serve(config, Clock::accelerated(now, speed)))?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_bar;
+
+    #[test]
+    fn the_progress_bar_fills_with_the_work_done() {
+        assert_eq!(
+            progress_bar(0, 10),
+            format!("[{}]   0%  0/10 cases", "-".repeat(30))
+        );
+        assert_eq!(
+            progress_bar(5, 10),
+            format!("[{}{}]  50%  5/10 cases", "#".repeat(15), "-".repeat(15))
+        );
+        assert_eq!(
+            progress_bar(10, 10),
+            format!("[{}] 100%  10/10 cases", "#".repeat(30))
+        );
+    }
 }
