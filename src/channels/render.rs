@@ -149,7 +149,9 @@ pub fn render_message_with(
         MessageKind::Handover | MessageKind::Claim => {
             json!({ "action": action.kind, "step": action.step, "scope": scope })
         }
-        _ => json!({ "action": action.kind, "step": action.step }),
+        // The brand travels with the message, so that the email adapter can
+        // send from the client's own reply address.
+        _ => json!({ "action": action.kind, "step": action.step, "brand": scope["brand"] }),
     };
 
     Ok(Message {
