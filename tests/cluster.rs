@@ -72,15 +72,20 @@ async fn cluster_test(processes: usize) {
             "{key} reached the provider twice: {seen:?}"
         );
     }
-    for (key, _, status) in &rows {
+    // Tasks (the `phone` channel) go to the operators' work queue, not to
+    // the provider: they count as sent without a delivery.
+    for (key, channel, status) in &rows {
         let delivered = counts.get(key).map_or(0, |c| c.delivered);
-        let expected = u32::from(status == "sent");
+        let expected = u32::from(status == "sent" && channel != "phone");
         assert_eq!(
             delivered, expected,
             "{key} is {status} and was delivered {delivered} time(s)"
         );
     }
-    let sent = rows.iter().filter(|(_, _, s)| s == "sent").count();
+    let sent = rows
+        .iter()
+        .filter(|(_, c, s)| s == "sent" && c != "phone")
+        .count();
     // A key may reach the provider without being delivered (a 503, a dropped
     // connection) and then be cancelled when its case ends: only deliveries count.
     let delivered = counts.values().filter(|c| c.delivered > 0).count();
