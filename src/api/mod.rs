@@ -220,27 +220,36 @@ fn internal(err: impl ToString) -> Problem {
     )
 }
 
+/// A JSON body, or a 400 problem naming the line and column.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|err| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("line {} column {}: {err}", err.line(), err.column()),
+        )
+    })
+}
+
+/// The sender's delivery id: `Idempotency-Key`, or Standard Webhooks' `webhook-id`.
+fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .or_else(|| headers.get("webhook-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 async fn intake(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let intake: Intake = match serde_json::from_slice(&body) {
+    let intake: Intake = match parse_json(&body) {
         Ok(i) => i,
-        Err(err) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("line {} column {}: {err}", err.line(), err.column()),
-            )
-            .into_response();
-        }
+        Err(p) => return p.into_response(),
     };
-    let delivery = headers
-        .get("idempotency-key")
-        .or_else(|| headers.get("webhook-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let delivery = delivery_id(&headers);
     match record(&state.store, intake, delivery, state.clock.now()).await {
         Ok((true, instance)) => {
             state.notify.notify_one();

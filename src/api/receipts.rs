@@ -101,22 +101,11 @@ pub(super) async fn receive(
         )
         .into_response();
     }
-    let receipt: Receipt = match serde_json::from_slice(&body) {
+    let receipt: Receipt = match super::parse_json(&body) {
         Ok(r) => r,
-        Err(err) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("line {} column {}: {err}", err.line(), err.column()),
-            )
-            .into_response();
-        }
+        Err(p) => return p.into_response(),
     };
-    let header_id = headers
-        .get("idempotency-key")
-        .or_else(|| headers.get("webhook-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header_id = super::delivery_id(&headers);
     match record_receipt(&state, &provider, receipt, header_id).await {
         Ok((true, instance)) => {
             state.notify.notify_one();

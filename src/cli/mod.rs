@@ -15,6 +15,7 @@ use crate::money::{
     parse_amount, parse_currency, recovery_indemnity,
 };
 use crate::rules::Rules;
+use crate::runtime::service::Templates;
 use crate::scenario::{self, Diagnostic, TemplateLookup};
 use crate::simulate;
 use crate::templates::TemplateStore;
@@ -262,14 +263,6 @@ fn rate_table(path: Option<&Path>) -> anyhow::Result<RateTable> {
     })
 }
 
-struct Store(TemplateStore);
-
-impl TemplateLookup for Store {
-    fn has_template(&self, lang: &str, name: &str) -> bool {
-        self.0.has(lang, name)
-    }
-}
-
 /// Files below `path` with one of `exts`, sorted.
 fn files_below(path: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
     if path.is_dir() {
@@ -330,7 +323,7 @@ fn check(paths: &[PathBuf], templates: Option<&Path>) -> anyhow::Result<i32> {
                     diags.push(template_diag(&td));
                 }
                 if i == 0 {
-                    store = Some(Store(s));
+                    store = Some(Templates(std::sync::Arc::new(s)));
                 }
             }
             Err(errors) => diags.extend(errors.iter().map(template_diag)),
@@ -420,7 +413,7 @@ fn simulate_cmd(
         .filter(|p| p.is_dir());
     let store = default_templates
         .and_then(|p| TemplateStore::load(&p).ok())
-        .map(Store);
+        .map(|s| Templates(std::sync::Arc::new(s)));
     let lookup = store.as_ref().map(|s| s as &dyn TemplateLookup);
     let mut sources = BTreeMap::new();
     let mut scenarios = Vec::new();

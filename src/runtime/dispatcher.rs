@@ -143,6 +143,13 @@ impl Dispatcher {
         }
     }
 
+    /// When a failed row is tried again: the backoff of its attempts, in
+    /// the runtime's (possibly accelerated) time.
+    fn retry_at(&self, row: &OutboxRow) -> i64 {
+        let delay = backoff(&self.settings, &row.key, row.attempts.max(1) as u32);
+        self.clock.now_ms() + delay.as_millis() as i64 * self.clock.speed() as i64
+    }
+
     async fn send(&self, row: &OutboxRow) -> OutboxFate {
         let span = tracing::info_span!("send", outbox.key = %row.key, channel = %row.channel);
         self.send_in_span(row).instrument(span).await
@@ -190,12 +197,9 @@ impl Dispatcher {
                     }
                 }
                 Err(err) => {
-                    let attempts = row.attempts.max(1) as u32;
-                    let delay = backoff(&self.settings, &row.key, attempts);
                     warn!(error = %err, "could not queue the task; will retry");
                     OutboxFate::Retry {
-                        at: self.clock.now_ms()
-                            + delay.as_millis() as i64 * self.clock.speed() as i64,
+                        at: self.retry_at(row),
                         error: err.to_string(),
                     }
                 }
@@ -234,9 +238,8 @@ impl Dispatcher {
                         error: format!("{why} (after {attempts} attempts)"),
                     };
                 }
-                let delay = backoff(&self.settings, &row.key, attempts);
-                let at = self.clock.now_ms() + delay.as_millis() as i64 * self.clock.speed() as i64;
-                warn!(error = %why, attempts, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
+                let at = self.retry_at(row);
+                warn!(error = %why, attempts, retry_at = at, "send failed; will retry");
                 Metrics::add(&self.metrics.send_retries, 1);
                 OutboxFate::Retry { at, error: why }
             }
