@@ -4,6 +4,7 @@
 //! Handlers parse, check and hand over to the store; they never run the
 //! engine themselves: the scheduler applies what they record.
 
+pub mod auth;
 mod receipts;
 
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Problem {
             status,
             code,

@@ -8,6 +8,7 @@
 //! multi-row `INSERT` per table, in one transaction, because each statement,
 //! not each row, is what a round trip through the driver costs.
 
+mod access;
 pub mod entity;
 mod receipts;
 mod rows;
@@ -24,6 +25,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
+pub use access::{AuditRow, TokenRow};
 pub use receipts::ReceiptTarget;
 pub use rows::*;
 use sql::Sql;
