@@ -413,3 +413,53 @@ fn relance_render_prints_the_text_and_writes_the_pdf() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_template"));
 }
+
+#[test]
+fn relance_render_runs_the_case_to_today_so_charges_are_in_the_amounts() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let render = |today: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_relance"))
+            .current_dir(repo)
+            .args([
+                "render",
+                "formal_notice",
+                "--case",
+                "examples/case-fr-company.yaml",
+                "--today",
+                today,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // French amounts use no-break spaces; compare with plain ones.
+        String::from_utf8_lossy(&out.stdout).replace(['\u{a0}', '\u{202f}'], " ")
+    };
+    // Before the formal notice step: principal only.
+    let before = render("2026-03-20");
+    assert!(before.contains("total à régler : 1 730,50 €"), "{before}");
+    assert!(!before.contains("80,00 €"), "{before}");
+    // The formal notice step (25 March) charged the indemnity (2 × 40 €) and interest.
+    let after = render("2026-03-25");
+    assert!(after.contains("80,00 €"), "{after}");
+    assert!(after.contains("19,59 €"), "{after}");
+    assert!(after.contains("total à régler : 1 830,09 €"), "{after}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_relance"))
+        .current_dir(repo)
+        .args([
+            "render",
+            "formal_notice",
+            "--case",
+            "examples/case-fr-company.yaml",
+            "--today",
+            "2025-01-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("before the case opens"));
+}

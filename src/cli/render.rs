@@ -1,6 +1,8 @@
 //! `relance render`: shows what one template gives for one case, as text or as the PDF a
-//! letter channel would send. It starts the case on the first scenario that applies, builds
-//! the message as the dispatcher does, and prints or writes it; it sends nothing.
+//! letter channel would send. It opens the case on the first scenario that applies, runs it
+//! (with the events of `--events`, if given) up to the end of `--today`, so that the
+//! interest and costs charged by the steps run by then are in the amounts, builds the message
+//! as the dispatcher does, and prints or writes it; it sends nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -45,9 +47,14 @@ pub struct RenderArgs {
     /// (`payment: {iban: …}`, `agent: {name: …, address: […]}`).
     #[arg(long)]
     pub extras: Option<PathBuf>,
-    /// The day the message is dated (default: today in the debtor's time zone).
+    /// The day the message is dated, and the case run up to (default: today in the debtor's
+    /// time zone).
     #[arg(long)]
     pub today: Option<NaiveDate>,
+    /// Events that happened to the case before `--today` (an events file, as for
+    /// `relance simulate`).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
 }
 
 fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
@@ -91,16 +98,35 @@ pub fn render_cmd(args: &RenderArgs) -> anyhow::Result<i32> {
             case_file.case.id
         );
     };
-    // TODO: the instance is only started, not run up to `today`, so interest and costs that
-    // the scenario charges in later steps (`charge:`) are not in the rendered amounts yet.
-    let instance = engine
-        .start(chosen, case_file.case.clone(), opened)?
-        .instance;
-
-    let tz = instance.case.debtor.timezone;
+    let tz = case_file.case.debtor.timezone;
     let today = args
         .today
         .unwrap_or_else(|| Utc::now().with_timezone(&tz).date_naive());
+    let events = match &args.events {
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
+            simulate::parse_events(&name, &text, tz).map_err(|err| {
+                let lines: Vec<String> = err.0.iter().map(|d| d.render(Some(&text))).collect();
+                anyhow::anyhow!("{}", lines.join("\n"))
+            })?
+        }
+        None => Vec::new(),
+    };
+    let until = simulate::end_of_day(tz, today);
+    if until < opened {
+        bail!("--today {today} is before the case opens");
+    }
+    let instance = simulate::run(
+        &engine,
+        chosen,
+        case_file.case.clone(),
+        &events,
+        opened,
+        until,
+    )?
+    .instance;
+
     let lang = args
         .lang
         .clone()
