@@ -4,12 +4,14 @@
 //!
 //! This adapter owns the wire exchange with one provider and nothing else: it never retries
 //! (the dispatcher decides), never follows a redirect, and refuses loopback and private
-//! addresses unless the configuration allows them.
+//! addresses unless the configuration allows them. `https://` URLs are reached over TLS
+//! (see `tls.rs` for whom it trusts); `http://` stays for providers on a private network
+//! and for tests.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
@@ -21,7 +23,7 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// How the `http` adapter reaches its provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
-    /// `http://host[:port][/path]`.
+    /// `https://host[:port][/path]` (or `http://` on a private network).
     pub url: String,
     /// The whole exchange (connect, write, answer) must fit in this time.
     pub timeout: Duration,
@@ -32,7 +34,7 @@ pub struct HttpSettings {
 /// A provider URL the adapter cannot use.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
-    /// Not `http://host[:port][/path]`.
+    /// Not `http(s)://host[:port][/path]`.
     #[error("channels.http.url `{url}`: {reason}")]
     BadUrl { url: String, reason: String },
 }
@@ -40,6 +42,7 @@ pub enum HttpError {
 /// The parts of a provider URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Target {
+    tls: bool,
     host: String,
     port: u16,
     path: String,
@@ -71,7 +74,7 @@ impl HttpChannel {
     }
 }
 
-/// One provider URL, reached over plain HTTP/1.1 with the checks every HTTP adapter shares:
+/// One provider URL, reached over HTTP/1.1 (with TLS for `https://`) with the checks every HTTP adapter shares:
 /// a deadline on the whole exchange, no redirects followed, internal addresses refused unless
 /// allowed. The `webhook` and `sms` adapters post through it too.
 #[derive(Clone, Debug)]
@@ -133,7 +136,7 @@ impl Endpoint {
             )));
         }
 
-        let mut stream = timeout_at(deadline, TcpStream::connect(address))
+        let tcp = timeout_at(deadline, TcpStream::connect(address))
             .await
             .map_err(|_| SendError::Retryable(late("connecting")))?
             .map_err(|e| SendError::Retryable(format!("cannot connect to {address}: {e}")))?;
@@ -157,9 +160,30 @@ impl Endpoint {
         ));
         let mut request = head.into_bytes();
         request.extend_from_slice(body);
+
+        if !self.target.tls {
+            return self.exchange(tcp, &request, deadline).await;
+        }
+        // A failed handshake (a certificate that does not check) happens before anything is
+        // sent: retryable, since a provider's certificate is usually fixed by its operator.
+        let tls = timeout_at(deadline, super::tls::connect(&self.target.host, tcp))
+            .await
+            .map_err(|_| SendError::Retryable(late("in the TLS handshake")))?
+            .map_err(|e| SendError::Retryable(format!("TLS with {}: {e}", self.target.host)))?;
+        self.exchange(tls, &request, deadline).await
+    }
+
+    /// Writes `request` on `stream` and reads the answer, by `deadline`.
+    async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        request: &[u8],
+        deadline: Instant,
+    ) -> Result<(u16, Vec<u8>), SendError> {
+        let late = |what: &str| format!("timed out {what} after {:?}", self.timeout);
         // Until the last byte is written, the provider cannot have acted on the request.
         timeout_at(deadline, async {
-            stream.write_all(&request).await?;
+            stream.write_all(request).await?;
             stream.flush().await
         })
         .await
@@ -185,7 +209,8 @@ impl Endpoint {
         } else {
             self.target.host.clone()
         };
-        if self.target.port == 80 {
+        let default_port = if self.target.tls { 443 } else { 80 };
+        if self.target.port == default_port {
             host
         } else {
             format!("{host}:{}", self.target.port)
@@ -247,11 +272,16 @@ fn provider_id(body: &[u8]) -> Option<String> {
 
 /// Reads until the provider closes the connection (we ask for `Connection: close`) or the
 /// whole body announced by `Content-Length` is there.
-async fn read_response(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 4096];
     loop {
-        let n = stream.read(&mut chunk).await?;
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            // A TLS server that closes without close_notify: what came is the answer.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => 0,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Ok(buf);
         }
@@ -342,14 +372,14 @@ fn parse_url(url: &str) -> Result<Target, HttpError> {
         url: url.to_string(),
         reason: reason.to_string(),
     };
-    // TODO: only plain http is spoken, so real providers (which require TLS) cannot be
-    // reached yet; an https transport comes with the provider-specific adapters.
-    let Some(rest) = url.strip_prefix("http://") else {
-        if url.starts_with("https://") {
-            return Err(bad("https is not supported yet; only http:// URLs work"));
-        }
-        return Err(bad("expected http://host[:port][/path]"));
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err(bad("expected https://host[:port][/path] (or http://)"));
     };
+    let default_port = if tls { 443 } else { 80 };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -364,7 +394,7 @@ fn parse_url(url: &str) -> Result<Target, HttpError> {
             .ok_or_else(|| bad("unclosed `[` in the host"))?;
         let port = match after.strip_prefix(':') {
             Some(p) => p.parse().map_err(|_| bad("the port is not a number"))?,
-            None if after.is_empty() => 80,
+            None if after.is_empty() => default_port,
             None => return Err(bad("unexpected text after the host")),
         };
         (host.to_string(), port)
@@ -374,7 +404,7 @@ fn parse_url(url: &str) -> Result<Target, HttpError> {
                 host.to_string(),
                 port.parse().map_err(|_| bad("the port is not a number"))?,
             ),
-            None => (authority.to_string(), 80),
+            None => (authority.to_string(), default_port),
         }
     };
     if host.is_empty() {
@@ -383,7 +413,12 @@ fn parse_url(url: &str) -> Result<Target, HttpError> {
     if path.chars().any(|c| c.is_control() || c == ' ') {
         return Err(bad("the path holds spaces or control characters"));
     }
-    Ok(Target { host, port, path })
+    Ok(Target {
+        tls,
+        host,
+        port,
+        path,
+    })
 }
 
 #[cfg(test)]
@@ -395,6 +430,7 @@ mod tests {
         assert_eq!(
             parse_url("http://127.0.0.1:8081/v1/send").unwrap(),
             Target {
+                tls: false,
                 host: "127.0.0.1".into(),
                 port: 8081,
                 path: "/v1/send".into()
@@ -402,7 +438,9 @@ mod tests {
         );
         assert_eq!(parse_url("http://provider.example").unwrap().port, 80);
         assert_eq!(parse_url("http://[::1]:9/x").unwrap().host, "::1");
-        assert!(parse_url("https://provider.example").is_err());
+        let secure = parse_url("https://provider.example/v1").unwrap();
+        assert!(secure.tls);
+        assert_eq!(secure.port, 443);
         assert!(parse_url("http://user:pw@provider.example").is_err());
         assert!(parse_url("ftp://x").is_err());
     }

@@ -13,6 +13,7 @@ mod log;
 mod render;
 mod sms;
 mod smtp;
+mod tls;
 mod webhook;
 
 use std::future::Future;
@@ -35,6 +36,7 @@ pub use smtp::{
     Document, Documents, NoDocuments, SmtpChannel, SmtpError, SmtpSettings, SmtpTls,
     case_id_from_address, message_id, reply_address,
 };
+pub use tls::{TlsError, trust_ca_file};
 pub use webhook::{
     DEFAULT_TOLERANCE, WebhookChannel, WebhookError, WebhookSecret, WebhookSettings, envelope,
     sign, verify,

@@ -182,6 +182,9 @@ pub struct ChannelsConfig {
     pub sms: Option<SmsChannelConfig>,
     /// The relay the `smtp` adapter sends email through.
     pub smtp: SmtpChannelConfig,
+    /// A PEM file of certificate authorities trusted for `https://` providers besides the
+    /// built-in Mozilla roots (a private CA, a test server).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// The `smtp` adapter: one SMTP relay. Credentials are read from the environment variables
@@ -412,6 +415,7 @@ impl Default for ChannelsConfig {
             webhook: None,
             sms: None,
             smtp: SmtpChannelConfig::default(),
+            tls_ca_file: None,
         }
     }
 }

@@ -77,6 +77,12 @@ pub fn rate_table(config: &Config) -> Result<RateTable, RuntimeError> {
 }
 
 fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
+    if let Some(path) = &config.channels.tls_ca_file {
+        crate::channels::trust_ca_file(path).map_err(|e| RuntimeError::Io {
+            what: "channels".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    }
     let overrides = config
         .channels
         .per_channel
