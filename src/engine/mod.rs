@@ -13,7 +13,7 @@ mod instance;
 mod run;
 
 pub use case::{Address, Allocation, Case, Client, Debtor, DebtorKind, Invoice};
-pub use event::{Event, EventError, EventFields, Instalment};
+pub use event::{Event, EventError, EventFields, Instalment, OPERATOR_OUTCOMES};
 pub use instance::{
     Action, ActionKind, EntryKind, Instance, JournalEntry, PromiseState, Status, Transition,
     WaitState,
