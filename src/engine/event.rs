@@ -172,3 +172,70 @@ impl Event {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn close(outcome: Option<&str>) -> Event {
+        Event {
+            id: None,
+            kind: "operator.close".into(),
+            at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+            fields: EventFields {
+                outcome: outcome.map(String::from),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn operator_close_without_an_outcome_is_refused_with_the_allowed_ones() {
+        let err = close(None).validate().unwrap_err();
+
+        assert_eq!(
+            err.to_string(),
+            "`operator.close` needs an `outcome`: one of paid, settled, written_off, cancelled"
+        );
+    }
+
+    #[test]
+    fn operator_close_with_an_unknown_outcome_lists_the_allowed_ones_and_a_suggestion() {
+        let err = close(Some("setled")).validate().unwrap_err();
+
+        assert_eq!(
+            err.to_string(),
+            "`operator.close`: outcome `setled` is not one of paid, settled, written_off, \
+             cancelled, did you mean `settled`?"
+        );
+    }
+
+    #[test]
+    fn operator_close_refuses_outcomes_only_the_scenario_may_give() {
+        for outcome in ["exhausted", "handed_over", "insolvent"] {
+            let err = close(Some(outcome)).validate().unwrap_err();
+            assert!(matches!(err, EventError::BadValue { .. }), "{outcome}: {err}");
+        }
+    }
+
+    #[test]
+    fn operator_close_accepts_each_operator_outcome() {
+        for outcome in OPERATOR_OUTCOMES {
+            let event = close(Some(outcome.name()));
+            assert_eq!(event.validate(), Ok(()));
+            assert_eq!(event.close_outcome(), Ok(*outcome));
+        }
+    }
+
+    #[test]
+    fn operator_pause_resume_and_skip_need_no_field() {
+        for kind in ["operator.pause", "operator.resume", "operator.skip"] {
+            let mut event = close(None);
+            event.kind = kind.into();
+            assert_eq!(event.validate(), Ok(()), "{kind}");
+            assert!(event.is_operator());
+        }
+    }
+}
