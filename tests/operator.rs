@@ -100,13 +100,19 @@ fn a_pause_stops_every_reminder_for_sixty_days_and_resume_goes_on_where_it_was()
 
     // The first reminder fell due on 2026-02-20, during the pause: it goes
     // out at once on resuming, and the next steps count from it.
-    assert_eq!(step_time(&t.entries, "first_reminder", EntryKind::Send), resumed);
+    assert_eq!(
+        step_time(&t.entries, "first_reminder", EntryKind::Send),
+        resumed
+    );
     assert_eq!(
         step_time(&t.entries, "sms_reminder", EntryKind::Send),
         paris("2026-04-20 10:00")
     );
     let courtesy = step_time(&t.entries, "courtesy", EntryKind::Send);
-    assert!(courtesy < paused, "what went out before the pause stays sent");
+    assert!(
+        courtesy < paused,
+        "what went out before the pause stays sent"
+    );
 
     let pause = t
         .entries
@@ -296,7 +302,10 @@ fn close_ends_the_case_with_the_operators_outcome_and_nothing_more_goes_out() {
         "case ended: settled (closed by an operator: settlement agreement signed)"
     );
     let last = t.entries.last().expect("entries");
-    assert!(last.detail.contains("received after the case ended; nothing done"));
+    assert!(
+        last.detail
+            .contains("received after the case ended; nothing done")
+    );
 }
 
 #[test]
@@ -383,7 +392,9 @@ fn replay(events: &[Event]) -> (Vec<JournalEntry>, relance::engine::Instance) {
     let sc = b2b_france();
     let case = case_file();
     let opened = simulate::opened_at(&case);
-    let first = engine.start(&sc, case.case, opened).expect("the case starts");
+    let first = engine
+        .start(&sc, case.case, opened)
+        .expect("the case starts");
     let mut journal = first.journal;
     let mut instance = first.instance;
     let mut pending = events.iter().peekable();

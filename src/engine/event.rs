@@ -216,7 +216,10 @@ mod tests {
     fn operator_close_refuses_outcomes_only_the_scenario_may_give() {
         for outcome in ["exhausted", "handed_over", "insolvent"] {
             let err = close(Some(outcome)).validate().unwrap_err();
-            assert!(matches!(err, EventError::BadValue { .. }), "{outcome}: {err}");
+            assert!(
+                matches!(err, EventError::BadValue { .. }),
+                "{outcome}: {err}"
+            );
         }
     }
 

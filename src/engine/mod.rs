@@ -33,7 +33,7 @@ use crate::scenario::Scenario;
 pub enum Input {
     /// The instance's wake time has come (or the runtime is catching up).
     Wake,
-    /// Something happened to the case.
+    /// Something happened to the case, or an operator acted on it.
     Event(Event),
 }
 

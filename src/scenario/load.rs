@@ -873,7 +873,9 @@ impl<'a> Cx<'a> {
     fn event_name(&mut self, node: &Node) -> Option<String> {
         let text = self.text(node, "an event type")?;
         if text.starts_with("operator.") {
-            let message = format!("`{text}` is an operator's action, which the engine applies itself: a scenario cannot wait for or handle it");
+            let message = format!(
+                "`{text}` is an operator's action, which the engine applies itself: a scenario cannot wait for or handle it"
+            );
             self.error(node, message);
             return None;
         }

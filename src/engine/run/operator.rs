@@ -107,7 +107,10 @@ impl Tx<'_, '_> {
     /// pause was for stays recorded but is not judged kept or broken.
     fn operator_resume(&mut self, e: &Event) -> Result<(), String> {
         if self.inst.status != Status::Paused {
-            return Err(format!("the case is {}, not paused", self.inst.status.name()));
+            return Err(format!(
+                "the case is {}, not paused",
+                self.inst.status.name()
+            ));
         }
 
         self.journal_operator_event(e);
@@ -359,7 +362,11 @@ on:
         let w = step(&p.instance, &Input::Wake, at("2026-04-01"));
         assert_eq!(w.journal[0].kind, EntryKind::Resume);
         let sent: Vec<&str> = w.actions.iter().map(|a| a.step.as_str()).collect();
-        assert_eq!(sent, ["first"], "the step that fell due meanwhile fires at once");
+        assert_eq!(
+            sent,
+            ["first"],
+            "the step that fell due meanwhile fires at once"
+        );
         assert_eq!(current(&w.instance), "second");
     }
 
@@ -377,7 +384,11 @@ on:
         assert_eq!(p.instance, t.instance);
         assert_eq!(p.journal.len(), 1);
         assert_eq!(p.journal[0].kind, EntryKind::Error);
-        assert!(p.journal[0].detail.contains("not later than now"), "{}", p.journal[0].detail);
+        assert!(
+            p.journal[0].detail.contains("not later than now"),
+            "{}",
+            p.journal[0].detail
+        );
     }
 
     #[test]
@@ -390,7 +401,11 @@ on:
         };
         let closed = step(&t.instance, &op("operator.close", now, close), now).instance;
 
-        let p = step(&closed, &op("operator.pause", now, EventFields::default()), now);
+        let p = step(
+            &closed,
+            &op("operator.pause", now, EventFields::default()),
+            now,
+        );
 
         assert_eq!(p.instance, closed);
         assert!(p.actions.is_empty());
@@ -408,7 +423,11 @@ on:
         let t = started();
         let now = at("2026-02-20");
 
-        let r = step(&t.instance, &op("operator.resume", now, EventFields::default()), now);
+        let r = step(
+            &t.instance,
+            &op("operator.resume", now, EventFields::default()),
+            now,
+        );
 
         assert_eq!(r.instance, t.instance);
         assert_eq!(r.journal[0].kind, EntryKind::Error);
@@ -425,7 +444,11 @@ on:
         );
         let now = at("2026-03-20");
 
-        let r = step(&p.instance, &op("operator.resume", now, EventFields::default()), now);
+        let r = step(
+            &p.instance,
+            &op("operator.resume", now, EventFields::default()),
+            now,
+        );
 
         let sent: Vec<(&str, DateTime<Utc>)> =
             r.actions.iter().map(|a| (a.step.as_str(), a.at)).collect();
@@ -453,19 +476,32 @@ on:
         let until = inst.wait.as_ref().map(|w| w.until).expect("a wait");
         let p = step(
             &inst,
-            &op("operator.pause", until - Duration::days(5), EventFields::default()),
+            &op(
+                "operator.pause",
+                until - Duration::days(5),
+                EventFields::default(),
+            ),
             until - Duration::days(5),
         );
         assert_eq!(p.instance.status, Status::Paused);
         assert!(p.instance.wait.is_some(), "the wait is kept while paused");
         let now = until + Duration::days(10);
 
-        let r = step(&p.instance, &op("operator.resume", now, EventFields::default()), now);
+        let r = step(
+            &p.instance,
+            &op("operator.resume", now, EventFields::default()),
+            now,
+        );
 
         let kinds: Vec<EntryKind> = r.journal.iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
-            [EntryKind::Event, EntryKind::Resume, EntryKind::Timeout, EntryKind::End]
+            [
+                EntryKind::Event,
+                EntryKind::Resume,
+                EntryKind::Timeout,
+                EntryKind::End
+            ]
         );
         assert_eq!(r.instance.outcome, Some(Outcome::WrittenOff));
         assert!(r.journal.iter().all(|e| e.at == now));
@@ -501,7 +537,11 @@ on:
         let s = step(&t.instance, &op("operator.skip", now, fields), now);
 
         assert!(s.actions.is_empty());
-        let skip = s.journal.iter().find(|e| e.kind == EntryKind::Skip).expect("a skip entry");
+        let skip = s
+            .journal
+            .iter()
+            .find(|e| e.kind == EntryKind::Skip)
+            .expect("a skip entry");
         assert_eq!(skip.step.as_deref(), Some("first"));
         assert_eq!(current(&s.instance), "second");
         assert_eq!(s.instance.next_wake, Some(now + Duration::days(7)));
@@ -522,7 +562,9 @@ on:
         assert_eq!(s.instance, t.instance);
         assert_eq!(s.journal[0].kind, EntryKind::Error);
         assert!(
-            s.journal[0].detail.contains("on step `first`, not `second`"),
+            s.journal[0]
+                .detail
+                .contains("on step `first`, not `second`"),
             "{}",
             s.journal[0].detail
         );
@@ -533,7 +575,11 @@ on:
         let inst = waiting();
         let now = inst.last_step_at + Duration::days(3);
 
-        let s = step(&inst, &op("operator.skip", now, EventFields::default()), now);
+        let s = step(
+            &inst,
+            &op("operator.skip", now, EventFields::default()),
+            now,
+        );
 
         assert_eq!(s.instance.status, Status::Running);
         assert_eq!(s.instance.wait, None);
@@ -548,9 +594,17 @@ on:
     fn skip_while_paused_moves_on_and_stays_paused() {
         let t = started();
         let now = at("2026-02-20");
-        let p = step(&t.instance, &op("operator.pause", now, EventFields::default()), now);
+        let p = step(
+            &t.instance,
+            &op("operator.pause", now, EventFields::default()),
+            now,
+        );
 
-        let s = step(&p.instance, &op("operator.skip", now, EventFields::default()), now);
+        let s = step(
+            &p.instance,
+            &op("operator.skip", now, EventFields::default()),
+            now,
+        );
 
         assert_eq!(s.instance.status, Status::Paused);
         assert_eq!(current(&s.instance), "second");
@@ -575,7 +629,10 @@ on:
         assert!(c.cancel_pending);
         let end = c.journal.last().expect("an end entry");
         assert_eq!(end.kind, EntryKind::End);
-        assert!(end.detail.contains("settled (closed by an operator: agreement signed)"));
+        assert!(
+            end.detail
+                .contains("settled (closed by an operator: agreement signed)")
+        );
 
         let later = at("2026-03-01");
         let pay = EventFields {
