@@ -244,7 +244,7 @@ mod determinism {
     /// An event `days` after the case opens, at a given minute of the day.
     fn events() -> impl Strategy<Value = Vec<(i64, i64, u8, i64)>> {
         // (day, minute, which event, amount in cents or days ahead)
-        prop::collection::vec((0i64..300, 0i64..1440, 0u8..8, 1i64..200_000), 0..8)
+        prop::collection::vec((0i64..300, 0i64..1440, 0u8..12, 1i64..200_000), 0..8)
     }
 
     fn make_event(opened: DateTime<Utc>, (day, minute, which, n): (i64, i64, u8, i64)) -> Event {
@@ -283,10 +283,31 @@ mod determinism {
                 },
             ),
             6 => ("promise.broken", EventFields::default()),
-            _ => (
+            7 => (
                 "proceeding.opened",
                 EventFields {
                     kind: Some("receivership".into()),
+                    ..Default::default()
+                },
+            ),
+            // An operator's actions, also where they do not fit (a resume of
+            // a case that is not paused, a pause until a past date).
+            8 => (
+                "operator.pause",
+                EventFields {
+                    date: (n % 3 != 0).then_some(later),
+                    reason: Some("checking with the client".into()),
+                    ..Default::default()
+                },
+            ),
+            9 => ("operator.resume", EventFields::default()),
+            10 => ("operator.skip", EventFields::default()),
+            _ => (
+                "operator.close",
+                EventFields {
+                    outcome: Some(
+                        ["paid", "settled", "written_off", "cancelled"][(n % 4) as usize].into(),
+                    ),
                     ..Default::default()
                 },
             ),

@@ -13,7 +13,7 @@ mod instance;
 mod run;
 
 pub use case::{Address, Allocation, Case, Client, Debtor, DebtorKind, Invoice};
-pub use event::{Event, EventError, EventFields, Instalment};
+pub use event::{Event, EventError, EventFields, Instalment, OPERATOR_OUTCOMES};
 pub use instance::{
     Action, ActionKind, EntryKind, Instance, JournalEntry, PromiseState, Status, Transition,
     WaitState,
@@ -33,7 +33,7 @@ use crate::scenario::Scenario;
 pub enum Input {
     /// The instance's wake time has come (or the runtime is catching up).
     Wake,
-    /// Something happened to the case.
+    /// Something happened to the case, or an operator acted on it.
     Event(Event),
 }
 

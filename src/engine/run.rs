@@ -1,5 +1,8 @@
 //! The engine's rules of motion: when a step is due, what firing it does,
-//! how events change the case and which handler answers them.
+//! how events change the case and which handler answers them. An
+//! operator's actions are in the child module `operator`.
+
+mod operator;
 
 use std::collections::BTreeSet;
 
@@ -119,7 +122,12 @@ pub(super) fn step(
     let mut tx = Tx::new(engine, sc, inst.clone(), now);
     match input {
         Input::Wake => tx.wake(),
-        Input::Event(e) => tx.event(e),
+        Input::Event(e) => {
+            tx.event(e);
+            // An event that resumed a wait whose timeout passed meanwhile
+            // (a pause during a wait) times it out now, not in the past.
+            tx.wake_waiting();
+        }
     }
     tx.run_due();
     Ok(tx.finish())
@@ -738,80 +746,103 @@ impl<'e, 's> Tx<'e, 's> {
     // --- wake-ups and events -------------------------------------------
 
     fn wake(&mut self) {
-        match self.inst.status {
-            Status::Paused => {
-                let Some(until) = self.inst.paused_until else {
-                    return;
-                };
-                if until > self.now {
-                    return;
-                }
-                self.inst.paused_until = None;
-                self.inst.status = Status::Running;
-                let at = self.inst.position;
-                self.note(EntryKind::Resume, at, "pause over".into());
-                if let Some(promise) = self.inst.promise.take() {
-                    let received = self.inst.paid - promise.paid_before;
-                    let kept = received >= promise.amount || self.inst.balance() <= Decimal::ZERO;
-                    let kind = if kept {
-                        "promise.kept"
-                    } else {
-                        "promise.broken"
-                    };
-                    if !kept {
-                        self.inst.promises_broken += 1;
-                    }
-                    let event = Event {
-                        id: None,
-                        kind: kind.into(),
-                        at: self.now,
-                        fields: super::event::EventFields {
-                            amount: Some(received),
-                            date: Some(promise.date),
-                            ..Default::default()
-                        },
-                    };
-                    self.note(
-                        EntryKind::Event,
-                        at,
-                        format!("{kind}: {received} received of {} promised", promise.amount),
-                    );
-                    self.handle(&event);
-                }
-                if self.inst.status == Status::Running && self.inst.position.is_none() {
-                    self.end(Outcome::Exhausted, "nothing left to do");
-                }
+        self.wake_paused();
+        self.wake_waiting();
+    }
+
+    /// Out of a pause, back to what the instance did before it: waiting,
+    /// if it was in a wait, otherwise running towards its current step.
+    fn unpause(&mut self) {
+        self.inst.paused_until = None;
+        self.inst.status = if self.inst.wait.is_some() {
+            Status::Waiting
+        } else {
+            Status::Running
+        };
+    }
+
+    /// Ends a pause whose time has come, and judges the promise it was for.
+    fn wake_paused(&mut self) {
+        if self.inst.status != Status::Paused {
+            return;
+        }
+        let Some(until) = self.inst.paused_until else {
+            return;
+        };
+        if until > self.now {
+            return;
+        }
+        self.unpause();
+        let at = self.inst.position;
+        self.note(EntryKind::Resume, at, "pause over".into());
+        if let Some(promise) = self.inst.promise.take() {
+            let received = self.inst.paid - promise.paid_before;
+            let kept = received >= promise.amount || self.inst.balance() <= Decimal::ZERO;
+            let kind = if kept {
+                "promise.kept"
+            } else {
+                "promise.broken"
+            };
+            if !kept {
+                self.inst.promises_broken += 1;
             }
-            Status::Waiting => {
-                let Some(wait) = self.inst.wait.clone() else {
-                    return;
-                };
-                if wait.until > self.now {
-                    return;
-                }
-                self.inst.wait = None;
-                self.inst.status = Status::Running;
-                self.note(
-                    EntryKind::Timeout,
-                    Some(wait.step),
-                    format!("no {} before the timeout", wait.event),
-                );
-                let on_timeout = self
-                    .sc
-                    .step(wait.step)
-                    .wait
-                    .as_ref()
-                    .and_then(|w| w.on_timeout.clone());
-                match on_timeout {
-                    Some(flow) => self.flow(&flow, Some(wait.step)),
-                    None => self.advance(wait.step),
-                }
-            }
-            Status::Running | Status::Ended | Status::Failed => {}
+            let event = Event {
+                id: None,
+                kind: kind.into(),
+                at: self.now,
+                fields: super::event::EventFields {
+                    amount: Some(received),
+                    date: Some(promise.date),
+                    ..Default::default()
+                },
+            };
+            self.note(
+                EntryKind::Event,
+                at,
+                format!("{kind}: {received} received of {} promised", promise.amount),
+            );
+            self.handle(&event);
+        }
+        if self.inst.status == Status::Running && self.inst.position.is_none() {
+            self.end(Outcome::Exhausted, "nothing left to do");
+        }
+    }
+
+    /// Times out a wait whose timeout has come.
+    fn wake_waiting(&mut self) {
+        if self.inst.status != Status::Waiting {
+            return;
+        }
+        let Some(wait) = self.inst.wait.clone() else {
+            return;
+        };
+        if wait.until > self.now {
+            return;
+        }
+        self.inst.wait = None;
+        self.inst.status = Status::Running;
+        self.note(
+            EntryKind::Timeout,
+            Some(wait.step),
+            format!("no {} before the timeout", wait.event),
+        );
+        let on_timeout = self
+            .sc
+            .step(wait.step)
+            .wait
+            .as_ref()
+            .and_then(|w| w.on_timeout.clone());
+        match on_timeout {
+            Some(flow) => self.flow(&flow, Some(wait.step)),
+            None => self.advance(wait.step),
         }
     }
 
     fn event(&mut self, e: &Event) {
+        if e.is_operator() {
+            self.operator(e);
+            return;
+        }
         let at = self.inst.position;
         if matches!(self.inst.status, Status::Ended | Status::Failed) {
             self.note(
@@ -1009,12 +1040,7 @@ impl<'e, 's> Tx<'e, 's> {
             );
         }
         if h.resume && self.inst.status == Status::Paused {
-            self.inst.paused_until = None;
-            self.inst.status = if self.inst.wait.is_some() {
-                Status::Waiting
-            } else {
-                Status::Running
-            };
+            self.unpause();
             self.note(EntryKind::Resume, at, format!("resumed by {}", e.kind));
         }
         if let Some(flow) = &h.flow {

@@ -36,6 +36,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "insurer.paid",
     "insurer.refused",
     "proceeding.opened",
+    "operator.pause",
+    "operator.resume",
+    "operator.skip",
+    "operator.close",
 ];
 
 const TOP_KEYS: &[&str] = &[
@@ -868,6 +872,13 @@ impl<'a> Cx<'a> {
 
     fn event_name(&mut self, node: &Node) -> Option<String> {
         let text = self.text(node, "an event type")?;
+        if text.starts_with("operator.") {
+            let message = format!(
+                "`{text}` is an operator's action, which the engine applies itself: a scenario cannot wait for or handle it"
+            );
+            self.error(node, message);
+            return None;
+        }
         if EVENT_TYPES.contains(&text.as_str()) {
             return Some(text);
         }

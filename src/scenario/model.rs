@@ -372,6 +372,8 @@ pub enum Outcome {
     Cancelled,
     /// The last step ran and nothing ended the case.
     Exhausted,
+    /// Closed by an operator on an agreement with the debtor (a settlement).
+    Settled,
 }
 
 impl Outcome {
@@ -384,6 +386,7 @@ impl Outcome {
         "claimed",
         "cancelled",
         "exhausted",
+        "settled",
     ];
 
     pub fn parse(s: &str) -> Option<Outcome> {
@@ -396,6 +399,7 @@ impl Outcome {
             "claimed" => Outcome::Claimed,
             "cancelled" => Outcome::Cancelled,
             "exhausted" => Outcome::Exhausted,
+            "settled" => Outcome::Settled,
             _ => return None,
         })
     }
