@@ -83,6 +83,85 @@ pub struct Config {
     /// lawyers), by the id scenarios name in `handover: { partner }`; their
     /// identity goes into the letters that announce the handover.
     pub partners: BTreeMap<String, PartnerConfig>,
+    /// The clients' own identity and payment coordinates, by client id: every message of
+    /// a client's cases is signed with its brand (white label) and tells how to pay it.
+    /// A client not named here signs with its name alone.
+    pub clients: BTreeMap<String, ClientConfig>,
+}
+
+/// One client's brand and payment coordinates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Legal name, trade name, address lines, registration numbers (`siren`, `vat`,
+    /// `rcs`), phone, email, reply address, website, logo path, signature, colours
+    /// (`primary`, `secondary`).
+    pub brand: crate::templates::Brand,
+    pub payment: ClientPaymentConfig,
+}
+
+/// How a client's debtors pay it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientPaymentConfig {
+    pub iban: String,
+    pub bic: String,
+    /// The start of the payment page's address; the case reference (URL-encoded) is
+    /// appended, or replaces `{reference}` when the base holds it.
+    pub link_base: String,
+}
+
+impl ClientPaymentConfig {
+    /// The payment details of the case `reference`, as templates see them.
+    pub fn details(&self, reference: &str) -> crate::channels::PaymentDetails {
+        let encoded: String = reference
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let base = self.link_base.trim();
+        let link = if base.is_empty() {
+            String::new()
+        } else if base.contains("{reference}") {
+            base.replace("{reference}", &encoded)
+        } else {
+            format!("{base}{encoded}")
+        };
+        crate::channels::PaymentDetails {
+            iban: self.iban.split_whitespace().collect::<Vec<_>>().join(" "),
+            bic: self.bic.trim().to_string(),
+            link,
+            reference: String::new(),
+        }
+    }
+}
+
+/// Whether `iban` passes the ISO 13616 check: 15 to 34 letters and digits (spaces
+/// ignored), a country code, two check digits, and the whole number modulo 97 is 1.
+fn iban_is_valid(iban: &str) -> bool {
+    let compact: String = iban.chars().filter(|c| !c.is_whitespace()).collect();
+    let chars: Vec<char> = compact.to_ascii_uppercase().chars().collect();
+    if !(15..=34).contains(&chars.len())
+        || !chars.iter().all(|c| c.is_ascii_alphanumeric())
+        || !chars[..2].iter().all(|c| c.is_ascii_alphabetic())
+        || !chars[2..4].iter().all(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    let mut remainder = 0u32;
+    for c in chars[4..].iter().chain(&chars[..4]) {
+        let value = c.to_digit(36).unwrap_or(0);
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    remainder == 1
 }
 
 /// A partner's identity, as the debtor must read it.
@@ -182,6 +261,34 @@ pub struct ChannelsConfig {
     pub sms: Option<SmsChannelConfig>,
     /// The relay the `smtp` adapter sends email through.
     pub smtp: SmtpChannelConfig,
+    /// The print-and-post provider the `post` adapter sends letters and registered mail
+    /// through.
+    pub post: Option<ApiChannelConfig>,
+    /// The fax provider of the `fax` adapter.
+    pub fax: Option<ApiChannelConfig>,
+    /// The automated-call provider of the `voice` adapter.
+    pub voice: Option<ApiChannelConfig>,
+    /// The messaging provider of the `message` adapter.
+    pub message: Option<ApiChannelConfig>,
+}
+
+/// A JSON provider API (`post`, `fax`, `voice`, `message`): its URL and the environment
+/// variable holding its API key, never the key itself.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiChannelConfig {
+    pub url: String,
+    /// The variable holding the API key, sent as `Authorization: Bearer …`.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// The fax header number (`fax`), the caller id (`voice`), the sender name
+    /// (`message`); `post` has none.
+    #[serde(default)]
+    pub sender: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub allow_loopback: bool,
 }
 
 /// The `smtp` adapter: one SMTP relay. Credentials are read from the environment variables
@@ -287,6 +394,14 @@ pub enum Adapter {
     Sms,
     /// Sends each message as an email through `channels.smtp`.
     Smtp,
+    /// Sends letters and registered mail through `channels.post`.
+    Post,
+    /// Sends faxes through `channels.fax`.
+    Fax,
+    /// Places automated calls through `channels.voice`.
+    Voice,
+    /// Sends automated messages through `channels.message`.
+    Message,
 }
 
 impl Adapter {
@@ -299,6 +414,10 @@ impl Adapter {
             Adapter::Webhook => "webhook",
             Adapter::Sms => "sms",
             Adapter::Smtp => "smtp",
+            Adapter::Post => "post",
+            Adapter::Fax => "fax",
+            Adapter::Voice => "voice",
+            Adapter::Message => "message",
         }
     }
 }
@@ -356,6 +475,7 @@ impl Default for Config {
             jobs: Vec::new(),
             retention: RetentionConfig::default(),
             partners: BTreeMap::new(),
+            clients: BTreeMap::new(),
         }
     }
 }
@@ -412,6 +532,10 @@ impl Default for ChannelsConfig {
             webhook: None,
             sms: None,
             smtp: SmtpChannelConfig::default(),
+            post: None,
+            fax: None,
+            voice: None,
+            message: None,
         }
     }
 }
@@ -590,6 +714,26 @@ impl Config {
 
         if let Some((field, message)) = self.channels.smtp_problem() {
             return Err(invalid(field.to_string(), message));
+        }
+        if let Some((field, message)) = self.channels.api_problem() {
+            return Err(invalid(field, message));
+        }
+
+        for (id, client) in &self.clients {
+            let iban = &client.payment.iban;
+            if !iban.trim().is_empty() && !iban_is_valid(iban) {
+                return Err(invalid(
+                    format!("clients.{id}.payment.iban"),
+                    format!("`{iban}` is not a valid IBAN (its check digits do not match)"),
+                ));
+            }
+            let link = client.payment.link_base.trim();
+            if !link.is_empty() && !link.starts_with("https://") && !link.starts_with("http://") {
+                return Err(invalid(
+                    format!("clients.{id}.payment.link_base"),
+                    "expected a web address such as https://pay.client.example/".to_string(),
+                ));
+            }
         }
 
         for (i, job) in self.jobs.iter().enumerate() {
@@ -791,12 +935,91 @@ impl ChannelsConfig {
             None => None,
         };
         let smtp = self.smtp_with_env(&var)?;
+        let api = |config: &Option<ApiChannelConfig>| -> Result<_, ConfigError> {
+            let Some(c) = config else {
+                return Ok(None);
+            };
+            Ok(Some(crate::channels::ApiSettings {
+                url: c.url.clone(),
+                api_key: c.api_key_env.as_deref().map(read).transpose()?,
+                sender: c.sender.clone(),
+                timeout: Duration::from_millis(c.timeout_ms),
+                allow_loopback: c.allow_loopback,
+            }))
+        };
         Ok(crate::channels::ProviderSettings {
             http: self.http(),
             webhook,
             sms,
             smtp,
+            post: api(&self.post)?,
+            fax: api(&self.fax)?,
+            voice: api(&self.voice)?,
+            message: api(&self.message)?,
         })
+    }
+
+    /// What is wrong in `channels.post`, `fax`, `voice` or `message`, as the field and the
+    /// message.
+    fn api_problem(&self) -> Option<(String, String)> {
+        let apis = [
+            (Adapter::Post, &self.post),
+            (Adapter::Fax, &self.fax),
+            (Adapter::Voice, &self.voice),
+            (Adapter::Message, &self.message),
+        ];
+        for (adapter, config) in apis {
+            let name = adapter.name();
+            let used =
+                self.default_adapter == adapter || self.per_channel.values().any(|a| *a == adapter);
+            let Some(c) = config else {
+                if used {
+                    return Some((
+                        format!("channels.{name}.url"),
+                        format!(
+                            "is required when a channel uses the {name} adapter \
+                             (e.g. http://127.0.0.1:9000/{name})"
+                        ),
+                    ));
+                }
+                continue;
+            };
+            if let Err(crate::channels::HttpError::BadUrl { reason, .. }) =
+                crate::channels::HttpChannel::new(&crate::channels::HttpSettings {
+                    url: c.url.clone(),
+                    timeout: Duration::from_millis(c.timeout_ms.max(1)),
+                    allow_loopback: c.allow_loopback,
+                })
+            {
+                return Some((format!("channels.{name}.url"), reason));
+            }
+            if c.timeout_ms == 0 {
+                return Some((
+                    format!("channels.{name}.timeout_ms"),
+                    "must be at least 1".to_string(),
+                ));
+            }
+            if adapter == Adapter::Post && c.sender.is_some() {
+                return Some((
+                    "channels.post.sender".to_string(),
+                    "a letter has no sender setting: its letterhead is the client's brand \
+                     (clients.<id>.brand)"
+                        .to_string(),
+                ));
+            }
+            if c.api_key_env
+                .as_deref()
+                .is_some_and(|v| v.trim().is_empty())
+            {
+                return Some((
+                    format!("channels.{name}.api_key_env"),
+                    "names no variable; give the NAME of the environment variable holding \
+                     the API key"
+                        .to_string(),
+                ));
+            }
+        }
+        None
     }
 
     /// The adapter that sends `channel`.
