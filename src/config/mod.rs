@@ -1238,6 +1238,35 @@ mod tests {
     }
 
     #[test]
+    fn ibans_are_checked_by_their_check_digits() {
+        assert!(iban_is_valid("FR76 3000 6000 0112 3456 7890 189"));
+        assert!(iban_is_valid("DE89370400440532013000"));
+        assert!(!iban_is_valid("FR76 3000 6000 0112 3456 7890 188"));
+        assert!(!iban_is_valid("FR76"));
+        assert!(!iban_is_valid("76FR 3000 6000 0112 3456 7890 189"));
+    }
+
+    #[test]
+    fn the_payment_link_is_the_base_with_the_encoded_case_reference() {
+        let mut payment = ClientPaymentConfig {
+            iban: "FR76  3000 6000 0112 3456 7890 189".into(),
+            bic: " BNPAFRPP ".into(),
+            link_base: "https://pay.acme.example/r/".into(),
+        };
+        let details = payment.details("acme/D-1001");
+        assert_eq!(details.link, "https://pay.acme.example/r/acme%2FD-1001");
+        assert_eq!(details.iban, "FR76 3000 6000 0112 3456 7890 189");
+        assert_eq!(details.bic, "BNPAFRPP");
+        payment.link_base = "https://pay.acme.example/?case={reference}&lang=fr".into();
+        assert_eq!(
+            payment.details("acme/D-1001").link,
+            "https://pay.acme.example/?case=acme%2FD-1001&lang=fr"
+        );
+        payment.link_base.clear();
+        assert_eq!(payment.details("x").link, "");
+    }
+
+    #[test]
     fn a_typo_gets_the_closest_name() {
         assert_eq!(
             suggestion("lisen", &["listen", "body_limit_bytes"]),
