@@ -485,8 +485,11 @@ async fn an_automated_message_goes_to_the_mobile_under_the_brand() {
     );
     assert_eq!(request.json["to"], "+33612345678");
     assert_eq!(request.json["sender"], "ACME");
-    let text = request.json["text"].as_str().unwrap();
-    assert!(text.contains("1 730,50"), "{text}");
+    let text = request.json["text"]
+        .as_str()
+        .unwrap()
+        .replace(['\u{a0}', '\u{202f}'], " ");
+    assert!(text.contains("1 730,50 €"), "{text}");
     assert!(
         text.contains("https://pay.acme.example/r/acme%2FD-1001"),
         "{text}"
@@ -598,11 +601,17 @@ async fn a_registered_notice_gets_its_tracking_number_and_its_proof_of_delivery_
         rates: &rates,
     };
     let current: Vec<_> = scenarios.current().iter().map(|s| (**s).clone()).collect();
-    let sc = engine.choose(&current, &parsed.case, opened).unwrap().unwrap();
+    let sc = engine
+        .choose(&current, &parsed.case, opened)
+        .unwrap()
+        .unwrap();
     let started = engine.start(sc, parsed.case.clone(), opened).unwrap();
     let id = started.instance.id.clone();
     let batch = import_batch(&[(parsed.case, sc, started)], opened);
-    store.import(&batch, opened.timestamp_millis()).await.unwrap();
+    store
+        .import(&batch, opened.timestamp_millis())
+        .await
+        .unwrap();
 
     // Letters go to the post provider, which numbers them; the rest to the log.
     let issued = Arc::new(AtomicU32::new(0));
@@ -692,7 +701,12 @@ async fn a_registered_notice_gets_its_tracking_number_and_its_proof_of_delivery_
     );
     if have_pdftotext() {
         let letter = pdf_text(&registered[0].document("/document"), "post_e2e_notice");
-        for expected in ["ACME Fournitures SAS", "4 quai Perrache", "FR76 3000", "BNPAFRPP"] {
+        for expected in [
+            "ACME Fournitures SAS",
+            "4 quai Perrache",
+            "FR76 3000",
+            "BNPAFRPP",
+        ] {
             assert!(letter.contains(expected), "`{expected}` in:\n{letter}");
         }
     }
@@ -725,7 +739,8 @@ async fn a_registered_notice_gets_its_tracking_number_and_its_proof_of_delivery_
     let unknown = r#"{"tracking": "1A99999999999", "status": "delivered"}"#;
     let (status, body) = post_json(addr, "/api/v1/receipts/post", unknown).await;
     assert_eq!(status, 404, "{body}");
-    let bad = format!(r#"{{"tracking": "{tracking}", "status": "delivered", "proof_url": "ftp://x"}}"#);
+    let bad =
+        format!(r#"{{"tracking": "{tracking}", "status": "delivered", "proof_url": "ftp://x"}}"#);
     let (status, body) = post_json(addr, "/api/v1/receipts/post", &bad).await;
     assert_eq!(status, 422, "{body}");
     server.abort();

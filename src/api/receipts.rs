@@ -311,9 +311,10 @@ mod tests {
         );
         assert_eq!(receipt.proof_problem(), None);
 
-        let bad: Receipt =
-            serde_json::from_str(r#"{"tracking":"RR1","status":"delivered","proof_url":"file:///x"}"#)
-                .unwrap();
+        let bad: Receipt = serde_json::from_str(
+            r#"{"tracking":"RR1","status":"delivered","proof_url":"file:///x"}"#,
+        )
+        .unwrap();
         assert!(bad.proof_problem().is_some());
         let long = format!(
             r#"{{"tracking":"RR1","status":"delivered","proof":"{}"}}"#,
