@@ -1238,6 +1238,83 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_client_example_parses_once_uncommented() {
+        let example = include_str!("../../config.example.yaml");
+        let (_, block) = example
+            .split_once("clients: {}\n")
+            .expect("the example documents clients");
+        let text: String = std::iter::once("clients:\n".to_string())
+            .chain(
+                block
+                    .lines()
+                    .map(|l| format!("{}\n", l.trim_start_matches('#'))),
+            )
+            .collect();
+        let config = Config::from_str("example", &text).expect("the client example parses");
+        let acme = &config.clients["acme"];
+        assert_eq!(acme.brand.legal_name, "ACME Fournitures SAS");
+        assert_eq!(acme.brand.registration.siren, "812 345 678");
+        assert_eq!(
+            acme.payment.details("acme/D-1").link,
+            "https://pay.acme.example/r/acme%2FD-1"
+        );
+    }
+
+    #[test]
+    fn json_providers_are_read_with_their_key_from_the_environment() {
+        let text = "channels:\n  per_channel: { letter: post, voice: voice }\n  post:\n    \
+                    url: http://127.0.0.1:9000/letters\n    api_key_env: POST_KEY\n    \
+                    allow_loopback: true\n  voice:\n    url: http://voice.example/calls\n    \
+                    sender: \"+33478000002\"\n";
+        let config = Config::from_str("t.yaml", text).unwrap();
+        let providers = config
+            .channels
+            .providers(|name| (name == "POST_KEY").then(|| "k-1".to_string()))
+            .unwrap();
+        let post = providers.post.unwrap();
+        assert_eq!(post.api_key.as_deref(), Some("k-1"));
+        assert!(post.allow_loopback);
+        assert_eq!(post.timeout, Duration::from_millis(10_000));
+        let voice = providers.voice.unwrap();
+        assert_eq!(voice.sender.as_deref(), Some("+33478000002"));
+        assert_eq!(voice.api_key, None);
+        assert!(matches!(
+            config.channels.providers(|_| None),
+            Err(ConfigError::Env { var, .. }) if var == "POST_KEY"
+        ));
+    }
+
+    #[test]
+    fn a_used_provider_must_be_configured_and_its_settings_sound() {
+        let field_of = |text: &str| match Config::from_str("t.yaml", text) {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field_of("channels:\n  per_channel: { fax: fax }\n"),
+            "channels.fax.url"
+        );
+        assert_eq!(
+            field_of("channels:\n  message:\n    url: https://m.example/\n"),
+            "channels.message.url"
+        );
+        assert_eq!(
+            field_of("channels:\n  post:\n    url: http://p.example/\n    sender: X\n"),
+            "channels.post.sender"
+        );
+        assert_eq!(
+            field_of(
+                "clients:\n  acme:\n    payment: { iban: FR76 3000 6000 0112 3456 7890 188 }\n"
+            ),
+            "clients.acme.payment.iban"
+        );
+        assert_eq!(
+            field_of("clients:\n  acme:\n    payment: { link_base: pay.acme.example }\n"),
+            "clients.acme.payment.link_base"
+        );
+    }
+
+    #[test]
     fn ibans_are_checked_by_their_check_digits() {
         assert!(iban_is_valid("FR76 3000 6000 0112 3456 7890 189"));
         assert!(iban_is_valid("DE89370400440532013000"));
