@@ -271,9 +271,7 @@ impl Dispatcher {
         // TODO: brands and payment coordinates come from the configuration's `clients:`;
         // once the API can set them per client they belong in the store.
         let client = self.settings.clients.get(&instance.case.client.id);
-        let brand = client
-            .map(|c| c.brand.clone())
-            .unwrap_or_else(Brand::default);
+        let brand: Brand = client.map(|c| c.brand.clone()).unwrap_or_default();
         let extras = RenderExtras {
             agent: instance
                 .partner
