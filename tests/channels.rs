@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use relance::channels::{
-    Adapters, Agent, Delivery, DynChannel, FileChannel, LogChannel, Message, MessageKind,
-    Recipient, RenderError, RenderExtras, render_message, render_message_with,
+    Adapters, Agent, Delivery, DocumentData, DynChannel, FileChannel, LogChannel, Message,
+    MessageKind, Recipient, RenderError, RenderExtras, render_message, render_message_with,
 };
 use relance::engine::{Action, ActionKind, Instalment, Instance, PromiseState, shared};
 use relance::rules::Rules;
@@ -488,4 +488,47 @@ fn adapters_are_built_from_names_and_an_unknown_name_is_refused_with_a_hint() {
     assert!(err.to_string().contains("did you mean `file`?"), "{err}");
     let bad = BTreeMap::from([(Channel::Email, "smtp".to_owned())]);
     assert!(Adapters::from_names("log", &bad, &dir).is_err());
+}
+
+#[tokio::test]
+async fn the_file_adapter_writes_the_letter_and_its_enclosures_as_pdf_beside_the_text() {
+    let scratch = Scratch::new("pdfs");
+    let adapter = FileChannel::new(&scratch.0);
+    let inst = instance();
+    let brand = Brand {
+        legal_name: "ACME Fournitures SAS".into(),
+        ..Brand::default()
+    };
+    let action = send("formal_notice_registered", "fr", Channel::RegisteredMail);
+    let mut msg = render_message(&store(), &brand, &inst, &action, today()).unwrap();
+    msg.payload["documents"] = DocumentData::of(&inst, today()).to_payload();
+
+    assert!(matches!(
+        adapter.send_boxed(&msg).await,
+        Ok(Delivery::Sent { .. })
+    ));
+    let text = adapter.path_of(Channel::RegisteredMail, &msg.key);
+    let folder = text.parent().unwrap().to_path_buf();
+    let stem = text.file_stem().unwrap().to_string_lossy().to_string();
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("{stem}.invoice-F-2026-0142.pdf"),
+            format!("{stem}.invoice-F-2026-0178.pdf"),
+            format!("{stem}.pdf"),
+            format!("{stem}.txt"),
+        ]
+    );
+    for name in &names[..3] {
+        let bytes = std::fs::read(folder.join(name)).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"), "{name} is a PDF");
+    }
+
+    assert_eq!(adapter.send_boxed(&msg).await.unwrap(), Delivery::Duplicate);
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 4);
 }

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use relance::channels::{
-    Adapters, Delivery, Document, Documents, DynChannel, Message, RenderExtras, SendError,
-    SmtpChannel, SmtpSettings, SmtpTls, case_id_from_address, message_id, render_message_with,
+    Adapters, Delivery, Document, DocumentData, Documents, DynChannel, Message, RenderExtras,
+    SendError, SmtpChannel, SmtpSettings, SmtpTls, case_id_from_address, message_id,
+    render_message_with,
 };
 use relance::engine::{Action, ActionKind, shared};
 use relance::rules::Rules;
@@ -376,6 +377,68 @@ async fn the_adapter_table_sends_email_through_smtp() {
         .await
         .unwrap();
     assert_eq!(server.count(), 1);
+}
+
+#[tokio::test]
+async fn through_the_adapter_table_the_invoices_are_attached_as_real_pdfs() {
+    let Some(server) = Server::start("smtp_pdfs") else {
+        return;
+    };
+    let overrides = BTreeMap::from([(Channel::Email, "smtp".to_string())]);
+    let dir = support::scratch("smtp_pdfs_files");
+    let adapters =
+        Adapters::from_settings("file", &overrides, &dir, None, Some(&server.settings())).unwrap();
+    let mut msg = reminder("acme/D-1001/v1/first/2");
+    // What the dispatcher adds: the open invoices the copies are printed from.
+    let source = std::fs::read_to_string("scenarios/b2b-france.yaml").unwrap();
+    let scenario = load_checked(&Rules::new(), "b2b-france.yaml", &source, None)
+        .scenario
+        .unwrap();
+    let text = std::fs::read_to_string("examples/case-fr-company.yaml").unwrap();
+    let case = parse_case("case-fr-company.yaml", &text).unwrap().case;
+    let opened = Utc.with_ymd_and_hms(2026, 1, 15, 0, 0, 0).unwrap();
+    let instance = shared().start(&scenario, case, opened).unwrap().instance;
+    msg.payload["documents"] = DocumentData::of(&instance, today()).to_payload();
+    adapters.send(&msg).await.unwrap();
+
+    let got = server.received(1);
+    let attachments = got["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 2, "{got}");
+    let found = Command::new("pdftotext").arg("-v").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "pdftotext is missing under CI=true: install poppler-utils"
+        );
+        eprintln!("skipped: pdftotext (poppler-utils) is not installed");
+        return;
+    }
+    for (attachment, (number, amount)) in attachments
+        .iter()
+        .zip([("F-2026-0142", "1 250,00"), ("F-2026-0178", "480,50")])
+    {
+        assert_eq!(attachment["filename"], format!("invoice-{number}.pdf"));
+        let bytes = base64_decode(attachment["base64"].as_str().unwrap());
+        let file = server.dir.join(format!("{number}.pdf"));
+        std::fs::write(&file, &bytes).unwrap();
+        let out = Command::new("pdftotext")
+            .arg(&file)
+            .arg("-")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{number} is a PDF pdftotext reads");
+        let text = String::from_utf8(out.stdout)
+            .unwrap()
+            .replace(['\u{a0}', '\u{202f}'], " ");
+        for expected in [
+            format!("Copie de la facture {number}"),
+            "Boulangerie Martin SARL".to_string(),
+            "12 rue des Lilas".to_string(),
+            amount.to_string(),
+        ] {
+            assert!(text.contains(&expected), "`{expected}` in:\n{text}");
+        }
+    }
 }
 
 /// Standard base64, as the server script writes attachments.

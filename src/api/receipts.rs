@@ -18,7 +18,12 @@ use crate::engine::{Event, EventFields};
 use crate::store::NewEvent;
 
 /// The providers a receipt may come from, as the path spells them.
-pub const RECEIPT_PROVIDERS: &[&str] = &["smtp", "sms", "webhook", "generic"];
+pub const RECEIPT_PROVIDERS: &[&str] = &[
+    "smtp", "sms", "webhook", "post", "fax", "voice", "message", "generic",
+];
+
+/// The longest `proof` text a receipt may carry; a scanned proof goes by `proof_url`.
+pub const MAX_PROOF_CHARS: usize = 500;
 
 /// A delivery receipt, as posted.
 #[derive(Debug, Deserialize)]
@@ -44,6 +49,57 @@ pub struct Receipt {
     /// The provider's reason (a bounce code, an error text).
     #[serde(default)]
     pub reason: Option<String>,
+    /// A letter's tracking number: the provider id the `post` adapter recorded, so it
+    /// finds the message when neither `key` nor `provider_id` is given.
+    #[serde(default)]
+    pub tracking: Option<String>,
+    /// Where the proof of delivery (the signed acknowledgement of receipt) can be fetched.
+    #[serde(default)]
+    pub proof_url: Option<String>,
+    /// The proof of delivery as text (who signed, when), at most [`MAX_PROOF_CHARS`].
+    #[serde(default)]
+    pub proof: Option<String>,
+}
+
+impl Receipt {
+    /// The proof of delivery as the journal shows it (`tracking RR1, proof https://…`), or
+    /// none.
+    fn proof_line(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            ("tracking", &self.tracking),
+            ("proof", &self.proof_url),
+            ("proof", &self.proof),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = value.as_deref()?.trim();
+            (!value.is_empty()).then(|| format!("{name} {value}"))
+        })
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// What is wrong with the proof fields, if anything.
+    fn proof_problem(&self) -> Option<String> {
+        if let Some(url) = self.proof_url.as_deref().map(str::trim)
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Some(format!(
+                "`proof_url` must be a web address (https://…), not `{url}`"
+            ));
+        }
+        if self
+            .proof
+            .as_deref()
+            .is_some_and(|p| p.chars().count() > MAX_PROOF_CHARS)
+        {
+            return Some(format!(
+                "`proof` is longer than {MAX_PROOF_CHARS} characters; give a document by \
+                 `proof_url` instead"
+            ));
+        }
+        None
+    }
 }
 
 /// What happened to a message.
@@ -131,22 +187,31 @@ async fn record_receipt(
     receipt: Receipt,
     header_id: Option<String>,
 ) -> Result<(bool, String), Problem> {
-    if receipt.key.is_none() && receipt.provider_id.is_none() {
+    // A tracking number is the provider id the post adapter recorded.
+    let provider_id = receipt.provider_id.clone().or(receipt.tracking.clone());
+    if receipt.key.is_none() && provider_id.is_none() {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_receipt",
-            "give `key` (the idempotency key relance sent) or `provider_id`",
+            "give `key` (the idempotency key relance sent), `provider_id` or `tracking`",
+        ));
+    }
+    if let Some(problem) = receipt.proof_problem() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_receipt",
+            problem,
         ));
     }
     let target = state
         .store
-        .outbox_for_receipt(receipt.key.as_deref(), receipt.provider_id.as_deref())
+        .outbox_for_receipt(receipt.key.as_deref(), provider_id.as_deref())
         .await
         .map_err(internal)?;
     let Some(target) = target else {
-        let named = match (&receipt.key, &receipt.provider_id) {
+        let named = match (&receipt.key, &provider_id) {
             (Some(key), _) => format!("key `{key}`"),
-            (None, Some(id)) => format!("provider id `{id}`"),
+            (None, Some(id)) => format!("provider id or tracking number `{id}`"),
             (None, None) => String::new(),
         };
         return Err(Problem::new(
@@ -157,6 +222,7 @@ async fn record_receipt(
     };
 
     let status = receipt.status;
+    let proof = receipt.proof_line();
     let delivery = receipt
         .id
         .or(header_id)
@@ -173,6 +239,8 @@ async fn record_receipt(
             reference: Some(target.key.clone()),
             status: Some(status.name().to_string()),
             reason: receipt.reason,
+            // The proof of delivery is the outcome of the send, so the journal shows it.
+            outcome: proof,
             ..EventFields::default()
         },
     };
@@ -227,5 +295,32 @@ mod tests {
         assert!(bad.is_err());
         let good: Receipt = serde_json::from_str(r#"{"key":"k","status":"bounced"}"#).unwrap();
         assert_eq!(good.status, ReceiptStatus::Bounced);
+        assert_eq!(good.proof_line(), None);
+    }
+
+    #[test]
+    fn a_proof_of_delivery_reads_as_one_line_and_must_be_short_or_a_link() {
+        let receipt: Receipt = serde_json::from_str(
+            r#"{"tracking":"RR1","status":"delivered","proof_url":"https://p.example/ar/RR1",
+                "proof":"signed by J. Martin"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            receipt.proof_line().as_deref(),
+            Some("tracking RR1, proof https://p.example/ar/RR1, proof signed by J. Martin")
+        );
+        assert_eq!(receipt.proof_problem(), None);
+
+        let bad: Receipt = serde_json::from_str(
+            r#"{"tracking":"RR1","status":"delivered","proof_url":"file:///x"}"#,
+        )
+        .unwrap();
+        assert!(bad.proof_problem().is_some());
+        let long = format!(
+            r#"{{"tracking":"RR1","status":"delivered","proof":"{}"}}"#,
+            "x".repeat(MAX_PROOF_CHARS + 1)
+        );
+        let long: Receipt = serde_json::from_str(&long).unwrap();
+        assert!(long.proof_problem().is_some());
     }
 }

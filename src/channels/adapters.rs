@@ -5,14 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{
-    Delivery, DynChannel, FileChannel, HttpChannel, HttpError, HttpSettings, LogChannel, Message,
-    SendError, SmsChannel, SmsError, SmsSettings, SmtpChannel, SmtpError, SmtpSettings,
+    ApiError, ApiSettings, Delivery, DynChannel, FaxChannel, FileChannel, HttpChannel, HttpError,
+    HttpSettings, LogChannel, Message, MessagingChannel, PdfDocuments, PostChannel, SendError,
+    SmsChannel, SmsError, SmsSettings, SmtpChannel, SmtpError, SmtpSettings, VoiceChannel,
     WebhookChannel, WebhookError, WebhookSettings,
 };
 use crate::scenario::Channel;
 
 /// The adapter names configuration may use.
-pub const ADAPTER_NAMES: &[&str] = &["file", "log", "http", "webhook", "sms", "smtp"];
+pub const ADAPTER_NAMES: &[&str] = &[
+    "file", "log", "http", "webhook", "sms", "smtp", "post", "fax", "voice", "message",
+];
 
 /// A channel table that cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +51,13 @@ pub enum AdapterError {
     /// The relay settings are not usable.
     #[error(transparent)]
     Smtp(#[from] SmtpError),
+    /// A channel is sent through `post`, `fax`, `voice` or `message` but
+    /// `channels.<adapter>` is not configured.
+    #[error("the {0} adapter is chosen but channels.{0}.url is not set")]
+    ApiNotConfigured(&'static str),
+    /// The settings of a JSON provider are not usable.
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }
 
 /// The providers the HTTP-based adapters reach, each when configured.
@@ -57,6 +67,14 @@ pub struct ProviderSettings {
     pub webhook: Option<WebhookSettings>,
     pub sms: Option<SmsSettings>,
     pub smtp: Option<SmtpSettings>,
+    /// The print-and-post provider of the `post` adapter.
+    pub post: Option<ApiSettings>,
+    /// The fax provider of the `fax` adapter.
+    pub fax: Option<ApiSettings>,
+    /// The automated-call provider of the `voice` adapter.
+    pub voice: Option<ApiSettings>,
+    /// The messaging provider of the `message` adapter.
+    pub message: Option<ApiSettings>,
 }
 
 /// One adapter for each channel: a default, and overrides for some channels.
@@ -125,7 +143,8 @@ impl Adapters {
     }
 
     /// Like [`Adapters::from_settings`], with every provider: channels named `webhook` share
-    /// one [`WebhookChannel`], channels named `sms` one [`SmsChannel`].
+    /// one [`WebhookChannel`], channels named `sms` one [`SmsChannel`], and likewise for
+    /// `post`, `fax`, `voice` and `message`. Emails carry their attachments as PDF.
     pub fn from_providers(
         default: &str,
         overrides: &BTreeMap<Channel, String>,
@@ -144,11 +163,29 @@ impl Adapters {
             None => None,
         };
         let smtp: Option<Arc<dyn DynChannel>> = match &providers.smtp {
-            Some(settings) => Some(Arc::new(SmtpChannel::new(settings)?)),
+            Some(settings) => Some(Arc::new(
+                SmtpChannel::new(settings)?.with_documents(Arc::new(PdfDocuments)),
+            )),
             None => None,
         };
         let sms: Option<Arc<dyn DynChannel>> = match &providers.sms {
             Some(settings) => Some(Arc::new(SmsChannel::new(settings)?)),
+            None => None,
+        };
+        let post: Option<Arc<dyn DynChannel>> = match &providers.post {
+            Some(settings) => Some(Arc::new(PostChannel::new(settings)?)),
+            None => None,
+        };
+        let fax: Option<Arc<dyn DynChannel>> = match &providers.fax {
+            Some(settings) => Some(Arc::new(FaxChannel::new(settings)?)),
+            None => None,
+        };
+        let voice: Option<Arc<dyn DynChannel>> = match &providers.voice {
+            Some(settings) => Some(Arc::new(VoiceChannel::new(settings)?)),
+            None => None,
+        };
+        let message: Option<Arc<dyn DynChannel>> = match &providers.message {
+            Some(settings) => Some(Arc::new(MessagingChannel::new(settings)?)),
             None => None,
         };
         let pick = |name: &str| -> Result<Arc<dyn DynChannel>, AdapterError> {
@@ -159,6 +196,12 @@ impl Adapters {
                 "webhook" => webhook.clone().ok_or(AdapterError::WebhookNotConfigured),
                 "sms" => sms.clone().ok_or(AdapterError::SmsNotConfigured),
                 "smtp" => smtp.clone().ok_or(AdapterError::SmtpNotConfigured),
+                "post" => post.clone().ok_or(AdapterError::ApiNotConfigured("post")),
+                "fax" => fax.clone().ok_or(AdapterError::ApiNotConfigured("fax")),
+                "voice" => voice.clone().ok_or(AdapterError::ApiNotConfigured("voice")),
+                "message" => message
+                    .clone()
+                    .ok_or(AdapterError::ApiNotConfigured("message")),
                 _ => Err(AdapterError::UnknownAdapter {
                     name: name.to_owned(),
                     hint: hint(name),

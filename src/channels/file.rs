@@ -1,4 +1,5 @@
-//! The `file` adapter: writes what would be sent to a folder, one file a message.
+//! The `file` adapter: writes what would be sent to a folder, one text file a message, with
+//! the PDFs it would carry beside it.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -18,7 +19,10 @@ const MAX_NAME: usize = 160;
 static TEMP_SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// Writes each message to `<dir>/<channel>/<key>.txt`: `To`, `Subject` and `Key` headers,
-/// a blank line, then the body.
+/// a blank line, then the body. Beside it go the PDFs the message would carry: the letter
+/// itself for letter, registered mail and fax (`<key>.pdf`), and each attachment
+/// (`<key>.<attachment name>`, such as `<key>.invoice-F-2026-0142.pdf`). A document that
+/// cannot be built is left out with a warning.
 ///
 /// The file appears whole or not at all (written aside, then linked into place), and a key
 /// that already has a file is reported as [`Delivery::Duplicate`] without rewriting it.
@@ -59,9 +63,20 @@ impl Channel for FileChannel {
         let path = self.path_of(msg.channel, &msg.key);
         let text = render_file(msg);
         let key = msg.key.clone();
-        let written = tokio::task::spawn_blocking(move || write_once(&path, &key, &text))
-            .await
-            .map_err(|err| SendError::Unknown(format!("the file writer stopped: {err}")))?;
+        let documents = if path.exists() {
+            Vec::new()
+        } else {
+            documents_of(msg, &path)
+        };
+        let written = tokio::task::spawn_blocking(move || {
+            // The text file comes last: once it is there, the message counts as written.
+            for (doc_path, bytes) in &documents {
+                write_once(doc_path, &key, bytes)?;
+            }
+            write_once(&path, &key, text.as_bytes())
+        })
+        .await
+        .map_err(|err| SendError::Unknown(format!("the file writer stopped: {err}")))?;
         match written {
             Ok(true) => Ok(Delivery::Sent { provider_id: None }),
             Ok(false) => Ok(Delivery::Duplicate),
@@ -72,8 +87,37 @@ impl Channel for FileChannel {
     }
 }
 
-/// Writes `text` at `path` unless a file is there already; `Ok(false)` when it was.
-fn write_once(path: &Path, key: &str, text: &str) -> io::Result<bool> {
+/// The PDFs written beside the text file at `path`, with their paths.
+fn documents_of(msg: &Message, path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    use crate::scenario::Channel as Kind;
+
+    let beside = |suffix: &str| {
+        let mut name = path.file_stem().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        path.with_file_name(name)
+    };
+    let mut out = Vec::new();
+    if matches!(msg.channel, Kind::Letter | Kind::RegisteredMail | Kind::Fax) {
+        match super::letter(msg) {
+            Ok(bytes) => out.push((beside(".pdf"), bytes)),
+            Err(err) => {
+                tracing::warn!(key = %msg.key, error = %err, "letter PDF not built; left out")
+            }
+        }
+    }
+    for name in &msg.attachments {
+        match super::attachment(msg, name) {
+            Ok(doc) => out.push((beside(&format!(".{}", document_name(name))), doc.bytes)),
+            Err(err) => {
+                tracing::warn!(key = %msg.key, attachment = %name, error = %err, "document not built; left out")
+            }
+        }
+    }
+    out
+}
+
+/// Writes `bytes` at `path` unless a file is there already; `Ok(false)` when it was.
+fn write_once(path: &Path, key: &str, bytes: &[u8]) -> io::Result<bool> {
     if path.exists() {
         return Ok(false);
     }
@@ -88,7 +132,7 @@ fn write_once(path: &Path, key: &str, text: &str) -> io::Result<bool> {
     let temp = folder.join(format!(".{}.{pid}-{serial}.tmp", file_stem(key)));
     {
         let mut file = fs::File::create(&temp)?;
-        file.write_all(text.as_bytes())?;
+        file.write_all(bytes)?;
         file.sync_all()?;
     }
 
@@ -140,6 +184,20 @@ fn to_line(msg: &Message) -> String {
         Some(contact) => format!("{} <{contact}>", to.name),
         None => to.name.clone(),
     }
+}
+
+/// An attachment's name as the end of a file name: letters, digits, `-`, `_` and `.` stay,
+/// anything else (a `/` in an invoice number) becomes `_`.
+fn document_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A file name stem for any key: letters, digits, `-` and `_` stay, every other byte is

@@ -1,19 +1,26 @@
 //! Channel adapters: one trait every transport implements, the message the dispatcher hands
 //! it, the local adapters (`file`, `log`) used for demos and tests, a plain `http` adapter
-//! that posts to a provider, signed partner `webhook`s and `sms` providers.
+//! that posts to a provider, signed partner `webhook`s, `sms` providers, print-and-post
+//! (`post`), `fax`, automated `voice` calls and `message`s, and the PDF documents a message
+//! carries.
 //!
 //! This module owns turning an outbox action into a rendered [`Message`] and handing that
 //! message to a transport. It never touches storage and decides nothing about retries: an
 //! adapter says what happened ([`Delivery`] or [`SendError`]) and the dispatcher records it.
 
 mod adapters;
+mod api;
+mod documents;
+mod fax;
 mod file;
 mod http;
 mod log;
+mod post;
 mod render;
 mod sms;
 mod smtp;
 mod tls;
+mod voice;
 mod webhook;
 
 use std::future::Future;
@@ -22,9 +29,15 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 
 pub use adapters::{ADAPTER_NAMES, AdapterError, Adapters, ProviderSettings};
+pub use api::{ApiError, ApiSettings};
+pub use documents::{
+    DocumentData, DocumentError, PDF, PdfDocuments, attachment, attachments, letter,
+};
+pub use fax::FaxChannel;
 pub use file::FileChannel;
 pub use http::{HttpChannel, HttpError, HttpSettings};
 pub use log::LogChannel;
+pub use post::PostChannel;
 pub use render::{
     Agent, PaymentDetails, RenderError, RenderExtras, render_message, render_message_with,
 };
@@ -37,6 +50,7 @@ pub use smtp::{
     case_id_from_address, message_id, reply_address,
 };
 pub use tls::{TlsError, trust_ca_file};
+pub use voice::{MessagingChannel, VoiceChannel};
 pub use webhook::{
     DEFAULT_TOLERANCE, WebhookChannel, WebhookError, WebhookSecret, WebhookSettings, envelope,
     sign, verify,
@@ -71,6 +85,9 @@ pub struct Recipient {
     pub email: Option<String>,
     pub mobile: Option<String>,
     pub phone: Option<String>,
+    /// Fax number, E.164 (`+33478000000`).
+    #[serde(default)]
+    pub fax: Option<String>,
     /// Postal address, one line an entry, ready to print.
     pub address: Vec<String>,
     /// The partner (agent, insurer) of a handover or a claim.

@@ -158,7 +158,8 @@ enum Phase {
 impl SmtpChannel {
     /// An adapter for `settings`; the host and sender are checked now, the address when
     /// sending. Attachments are left out until [`SmtpChannel::with_documents`] says where
-    /// their bytes come from.
+    /// their bytes come from ([`super::PdfDocuments`] builds them; the adapter table plugs
+    /// it in).
     pub fn new(settings: &SmtpSettings) -> Result<Self, SmtpError> {
         let host = settings.host.trim();
         if host.is_empty()
@@ -226,9 +227,8 @@ impl SmtpChannel {
             .filter_map(|name| {
                 let found = self.documents.document(msg, name);
                 if found.is_none() {
-                    // TODO: the documents named by a scenario (invoice copies, the formal
-                    // notice) have no bytes until a PDF source is plugged in with
-                    // `with_documents`; until then they are left out of the email.
+                    // The adapter table plugs in the PDF documents; an adapter built without
+                    // them, or a document that cannot be built, leaves the name out.
                     tracing::warn!(key = %msg.key, case.id = %msg.case_id, attachment = %name, "no document to attach; left out");
                 }
                 found

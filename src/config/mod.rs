@@ -83,6 +83,85 @@ pub struct Config {
     /// lawyers), by the id scenarios name in `handover: { partner }`; their
     /// identity goes into the letters that announce the handover.
     pub partners: BTreeMap<String, PartnerConfig>,
+    /// The clients' own identity and payment coordinates, by client id: every message of
+    /// a client's cases is signed with its brand (white label) and tells how to pay it.
+    /// A client not named here signs with its name alone.
+    pub clients: BTreeMap<String, ClientConfig>,
+}
+
+/// One client's brand and payment coordinates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Legal name, trade name, address lines, registration numbers (`siren`, `vat`,
+    /// `rcs`), phone, email, reply address, website, logo path, signature, colours
+    /// (`primary`, `secondary`).
+    pub brand: crate::templates::Brand,
+    pub payment: ClientPaymentConfig,
+}
+
+/// How a client's debtors pay it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientPaymentConfig {
+    pub iban: String,
+    pub bic: String,
+    /// The start of the payment page's address; the case reference (URL-encoded) is
+    /// appended, or replaces `{reference}` when the base holds it.
+    pub link_base: String,
+}
+
+impl ClientPaymentConfig {
+    /// The payment details of the case `reference`, as templates see them.
+    pub fn details(&self, reference: &str) -> crate::channels::PaymentDetails {
+        let encoded: String = reference
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let base = self.link_base.trim();
+        let link = if base.is_empty() {
+            String::new()
+        } else if base.contains("{reference}") {
+            base.replace("{reference}", &encoded)
+        } else {
+            format!("{base}{encoded}")
+        };
+        crate::channels::PaymentDetails {
+            iban: self.iban.split_whitespace().collect::<Vec<_>>().join(" "),
+            bic: self.bic.trim().to_string(),
+            link,
+            reference: String::new(),
+        }
+    }
+}
+
+/// Whether `iban` passes the ISO 13616 check: 15 to 34 letters and digits (spaces
+/// ignored), a country code, two check digits, and the whole number modulo 97 is 1.
+fn iban_is_valid(iban: &str) -> bool {
+    let compact: String = iban.chars().filter(|c| !c.is_whitespace()).collect();
+    let chars: Vec<char> = compact.to_ascii_uppercase().chars().collect();
+    if !(15..=34).contains(&chars.len())
+        || !chars.iter().all(|c| c.is_ascii_alphanumeric())
+        || !chars[..2].iter().all(|c| c.is_ascii_alphabetic())
+        || !chars[2..4].iter().all(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    let mut remainder = 0u32;
+    for c in chars[4..].iter().chain(&chars[..4]) {
+        let value = c.to_digit(36).unwrap_or(0);
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    remainder == 1
 }
 
 /// A partner's identity, as the debtor must read it.
@@ -182,9 +261,37 @@ pub struct ChannelsConfig {
     pub sms: Option<SmsChannelConfig>,
     /// The relay the `smtp` adapter sends email through.
     pub smtp: SmtpChannelConfig,
+    /// The print-and-post provider the `post` adapter sends letters and registered mail
+    /// through.
+    pub post: Option<ApiChannelConfig>,
+    /// The fax provider of the `fax` adapter.
+    pub fax: Option<ApiChannelConfig>,
+    /// The automated-call provider of the `voice` adapter.
+    pub voice: Option<ApiChannelConfig>,
+    /// The messaging provider of the `message` adapter.
+    pub message: Option<ApiChannelConfig>,
     /// A PEM file of certificate authorities trusted for `https://` providers besides the
     /// built-in Mozilla roots (a private CA, a test server).
     pub tls_ca_file: Option<PathBuf>,
+}
+
+/// A JSON provider API (`post`, `fax`, `voice`, `message`): its URL and the environment
+/// variable holding its API key, never the key itself.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiChannelConfig {
+    pub url: String,
+    /// The variable holding the API key, sent as `Authorization: Bearer …`.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// The fax header number (`fax`), the caller id (`voice`), the sender name
+    /// (`message`); `post` has none.
+    #[serde(default)]
+    pub sender: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub allow_loopback: bool,
 }
 
 /// The `smtp` adapter: one SMTP relay. Credentials are read from the environment variables
@@ -290,6 +397,14 @@ pub enum Adapter {
     Sms,
     /// Sends each message as an email through `channels.smtp`.
     Smtp,
+    /// Sends letters and registered mail through `channels.post`.
+    Post,
+    /// Sends faxes through `channels.fax`.
+    Fax,
+    /// Places automated calls through `channels.voice`.
+    Voice,
+    /// Sends automated messages through `channels.message`.
+    Message,
 }
 
 impl Adapter {
@@ -302,6 +417,10 @@ impl Adapter {
             Adapter::Webhook => "webhook",
             Adapter::Sms => "sms",
             Adapter::Smtp => "smtp",
+            Adapter::Post => "post",
+            Adapter::Fax => "fax",
+            Adapter::Voice => "voice",
+            Adapter::Message => "message",
         }
     }
 }
@@ -359,6 +478,7 @@ impl Default for Config {
             jobs: Vec::new(),
             retention: RetentionConfig::default(),
             partners: BTreeMap::new(),
+            clients: BTreeMap::new(),
         }
     }
 }
@@ -416,6 +536,10 @@ impl Default for ChannelsConfig {
             sms: None,
             smtp: SmtpChannelConfig::default(),
             tls_ca_file: None,
+            post: None,
+            fax: None,
+            voice: None,
+            message: None,
         }
     }
 }
@@ -594,6 +718,26 @@ impl Config {
 
         if let Some((field, message)) = self.channels.smtp_problem() {
             return Err(invalid(field.to_string(), message));
+        }
+        if let Some((field, message)) = self.channels.api_problem() {
+            return Err(invalid(field, message));
+        }
+
+        for (id, client) in &self.clients {
+            let iban = &client.payment.iban;
+            if !iban.trim().is_empty() && !iban_is_valid(iban) {
+                return Err(invalid(
+                    format!("clients.{id}.payment.iban"),
+                    format!("`{iban}` is not a valid IBAN (its check digits do not match)"),
+                ));
+            }
+            let link = client.payment.link_base.trim();
+            if !link.is_empty() && !link.starts_with("https://") && !link.starts_with("http://") {
+                return Err(invalid(
+                    format!("clients.{id}.payment.link_base"),
+                    "expected a web address such as https://pay.client.example/".to_string(),
+                ));
+            }
         }
 
         for (i, job) in self.jobs.iter().enumerate() {
@@ -795,12 +939,91 @@ impl ChannelsConfig {
             None => None,
         };
         let smtp = self.smtp_with_env(&var)?;
+        let api = |config: &Option<ApiChannelConfig>| -> Result<_, ConfigError> {
+            let Some(c) = config else {
+                return Ok(None);
+            };
+            Ok(Some(crate::channels::ApiSettings {
+                url: c.url.clone(),
+                api_key: c.api_key_env.as_deref().map(read).transpose()?,
+                sender: c.sender.clone(),
+                timeout: Duration::from_millis(c.timeout_ms),
+                allow_loopback: c.allow_loopback,
+            }))
+        };
         Ok(crate::channels::ProviderSettings {
             http: self.http(),
             webhook,
             sms,
             smtp,
+            post: api(&self.post)?,
+            fax: api(&self.fax)?,
+            voice: api(&self.voice)?,
+            message: api(&self.message)?,
         })
+    }
+
+    /// What is wrong in `channels.post`, `fax`, `voice` or `message`, as the field and the
+    /// message.
+    fn api_problem(&self) -> Option<(String, String)> {
+        let apis = [
+            (Adapter::Post, &self.post),
+            (Adapter::Fax, &self.fax),
+            (Adapter::Voice, &self.voice),
+            (Adapter::Message, &self.message),
+        ];
+        for (adapter, config) in apis {
+            let name = adapter.name();
+            let used =
+                self.default_adapter == adapter || self.per_channel.values().any(|a| *a == adapter);
+            let Some(c) = config else {
+                if used {
+                    return Some((
+                        format!("channels.{name}.url"),
+                        format!(
+                            "is required when a channel uses the {name} adapter \
+                             (e.g. http://127.0.0.1:9000/{name})"
+                        ),
+                    ));
+                }
+                continue;
+            };
+            if let Err(crate::channels::HttpError::BadUrl { reason, .. }) =
+                crate::channels::HttpChannel::new(&crate::channels::HttpSettings {
+                    url: c.url.clone(),
+                    timeout: Duration::from_millis(c.timeout_ms.max(1)),
+                    allow_loopback: c.allow_loopback,
+                })
+            {
+                return Some((format!("channels.{name}.url"), reason));
+            }
+            if c.timeout_ms == 0 {
+                return Some((
+                    format!("channels.{name}.timeout_ms"),
+                    "must be at least 1".to_string(),
+                ));
+            }
+            if adapter == Adapter::Post && c.sender.is_some() {
+                return Some((
+                    "channels.post.sender".to_string(),
+                    "a letter has no sender setting: its letterhead is the client's brand \
+                     (clients.<id>.brand)"
+                        .to_string(),
+                ));
+            }
+            if c.api_key_env
+                .as_deref()
+                .is_some_and(|v| v.trim().is_empty())
+            {
+                return Some((
+                    format!("channels.{name}.api_key_env"),
+                    "names no variable; give the NAME of the environment variable holding \
+                     the API key"
+                        .to_string(),
+                ));
+            }
+        }
+        None
     }
 
     /// The adapter that sends `channel`.
@@ -1016,6 +1239,112 @@ mod tests {
         };
         let shown = format!("{db:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn the_documented_client_example_parses_once_uncommented() {
+        let example = include_str!("../../config.example.yaml");
+        let (_, block) = example
+            .split_once("clients: {}\n")
+            .expect("the example documents clients");
+        let text: String = std::iter::once("clients:\n".to_string())
+            .chain(
+                block
+                    .lines()
+                    .map(|l| format!("{}\n", l.trim_start_matches('#'))),
+            )
+            .collect();
+        let config = Config::from_str("example", &text).expect("the client example parses");
+        let acme = &config.clients["acme"];
+        assert_eq!(acme.brand.legal_name, "ACME Fournitures SAS");
+        assert_eq!(acme.brand.registration.siren, "812 345 678");
+        assert_eq!(
+            acme.payment.details("acme/D-1").link,
+            "https://pay.acme.example/r/acme%2FD-1"
+        );
+    }
+
+    #[test]
+    fn json_providers_are_read_with_their_key_from_the_environment() {
+        let text = "channels:\n  per_channel: { letter: post, voice: voice }\n  post:\n    \
+                    url: http://127.0.0.1:9000/letters\n    api_key_env: POST_KEY\n    \
+                    allow_loopback: true\n  voice:\n    url: http://voice.example/calls\n    \
+                    sender: \"+33478000002\"\n";
+        let config = Config::from_str("t.yaml", text).unwrap();
+        let providers = config
+            .channels
+            .providers(|name| (name == "POST_KEY").then(|| "k-1".to_string()))
+            .unwrap();
+        let post = providers.post.unwrap();
+        assert_eq!(post.api_key.as_deref(), Some("k-1"));
+        assert!(post.allow_loopback);
+        assert_eq!(post.timeout, Duration::from_millis(10_000));
+        let voice = providers.voice.unwrap();
+        assert_eq!(voice.sender.as_deref(), Some("+33478000002"));
+        assert_eq!(voice.api_key, None);
+        assert!(matches!(
+            config.channels.providers(|_| None),
+            Err(ConfigError::Env { var, .. }) if var == "POST_KEY"
+        ));
+    }
+
+    #[test]
+    fn a_used_provider_must_be_configured_and_its_settings_sound() {
+        let field_of = |text: &str| match Config::from_str("t.yaml", text) {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field_of("channels:\n  per_channel: { fax: fax }\n"),
+            "channels.fax.url"
+        );
+        assert_eq!(
+            field_of("channels:\n  message:\n    url: https://m.example/\n"),
+            "channels.message.url"
+        );
+        assert_eq!(
+            field_of("channels:\n  post:\n    url: http://p.example/\n    sender: X\n"),
+            "channels.post.sender"
+        );
+        assert_eq!(
+            field_of(
+                "clients:\n  acme:\n    payment: { iban: FR76 3000 6000 0112 3456 7890 188 }\n"
+            ),
+            "clients.acme.payment.iban"
+        );
+        assert_eq!(
+            field_of("clients:\n  acme:\n    payment: { link_base: pay.acme.example }\n"),
+            "clients.acme.payment.link_base"
+        );
+    }
+
+    #[test]
+    fn ibans_are_checked_by_their_check_digits() {
+        assert!(iban_is_valid("FR76 3000 6000 0112 3456 7890 189"));
+        assert!(iban_is_valid("DE89370400440532013000"));
+        assert!(!iban_is_valid("FR76 3000 6000 0112 3456 7890 188"));
+        assert!(!iban_is_valid("FR76"));
+        assert!(!iban_is_valid("76FR 3000 6000 0112 3456 7890 189"));
+    }
+
+    #[test]
+    fn the_payment_link_is_the_base_with_the_encoded_case_reference() {
+        let mut payment = ClientPaymentConfig {
+            iban: "FR76  3000 6000 0112 3456 7890 189".into(),
+            bic: " BNPAFRPP ".into(),
+            link_base: "https://pay.acme.example/r/".into(),
+        };
+        let details = payment.details("acme/D-1001");
+        assert_eq!(details.link, "https://pay.acme.example/r/acme%2FD-1001");
+        assert_eq!(details.iban, "FR76 3000 6000 0112 3456 7890 189");
+        assert_eq!(details.bic, "BNPAFRPP");
+        payment.link_base = "https://pay.acme.example/?case={reference}&lang=fr".into();
+        assert_eq!(
+            payment.details("acme/D-1001").link,
+            "https://pay.acme.example/?case=acme%2FD-1001&lang=fr"
+        );
+        payment.link_base.clear();
+        assert_eq!(payment.details("x").link, "");
     }
 
     #[test]

@@ -15,7 +15,8 @@ use tracing::{Instrument, error, info, warn};
 
 use super::{Clock, Metrics, RuntimeError};
 use crate::channels::{
-    Adapters, Agent, Delivery, MessageKind, RenderExtras, SendError, render_message_with,
+    Adapters, Agent, Delivery, DocumentData, MessageKind, RenderExtras, SendError,
+    render_message_with,
 };
 use crate::engine::{Action, Instance};
 use crate::store::{OutboxFate, OutboxRow, Store};
@@ -33,6 +34,9 @@ pub struct DispatcherSettings {
     pub concurrency: usize,
     /// Most sends per second per channel.
     pub rate_limits: BTreeMap<crate::scenario::Channel, u32>,
+    /// The clients' brands and payment coordinates, by client id; a client not here
+    /// signs with its name and gives no payment coordinates.
+    pub clients: BTreeMap<String, crate::config::ClientConfig>,
 }
 
 impl Default for DispatcherSettings {
@@ -46,6 +50,7 @@ impl Default for DispatcherSettings {
             idle_sleep: Duration::from_secs(1),
             concurrency: 4,
             rate_limits: BTreeMap::new(),
+            clients: BTreeMap::new(),
         }
     }
 }
@@ -263,26 +268,54 @@ impl Dispatcher {
             .unwrap_or_default()
             .with_timezone(&instance.case.debtor.timezone)
             .date_naive();
-        // TODO: read the client's brand and payment details from the
-        // store once the API can set them; until then messages are signed with
-        // the client's name and carry no payment coordinates.
-        let brand = Brand::default();
+        // TODO: brands and payment coordinates come from the configuration's `clients:`;
+        // once the API can set them per client they belong in the store.
+        let client = self.settings.clients.get(&instance.case.client.id);
+        let brand: Brand = client.map(|c| c.brand.clone()).unwrap_or_default();
         let extras = RenderExtras {
             agent: instance
                 .partner
                 .as_ref()
                 .and_then(|p| self.partners.get(p))
                 .cloned(),
+            payment: client
+                .map(|c| c.payment.details(&instance.case.id))
+                .unwrap_or_default(),
             ..RenderExtras::default()
         };
-        render_message_with(&self.templates, &brand, &instance, &action, today, &extras).map_err(
-            |e| match &instance.partner {
-                Some(p) if extras.agent.is_none() => format!(
-                    "{e} (partner `{p}` has no details: add it under `partners:` in the configuration)"
-                ),
-                _ => e.to_string(),
-            },
+        let mut message = render_message_with(
+            &self.templates,
+            &brand,
+            &instance,
+            &action,
+            today,
+            &extras,
         )
+        .map_err(|e| match &instance.partner {
+            Some(p) if extras.agent.is_none() => format!(
+                "{e} (partner `{p}` has no details: add it under `partners:` in the configuration)"
+            ),
+            _ => e.to_string(),
+        })?;
+
+        // What the PDFs (letters, invoice copies) are built from travels with the message.
+        if let Some(payload) = message.payload.as_object_mut() {
+            payload.insert(
+                "documents".into(),
+                DocumentData::of(&instance, today).to_payload(),
+            );
+        }
+        // A formal notice sent by email carries the notice itself as a PDF letter.
+        if message.channel == crate::scenario::Channel::Email
+            && let Some(template) = message.template.as_deref()
+            && template.starts_with("formal_notice")
+        {
+            let name = format!("{template}.pdf");
+            if !message.attachments.contains(&name) {
+                message.attachments.push(name);
+            }
+        }
+        Ok(message)
     }
 
     /// Runs until `shutdown` turns true; the send in flight finishes first.

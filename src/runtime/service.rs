@@ -182,6 +182,7 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
                 .iter()
                 .filter_map(|(c, r)| c.parse::<Channel>().ok().map(|c| (c, *r)))
                 .collect(),
+            clients: config.clients.clone(),
             ..DispatcherSettings::default()
         },
         clock: clock.clone(),
