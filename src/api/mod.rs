@@ -4,7 +4,9 @@
 //! Handlers parse, check and hand over to the store; they never run the
 //! engine themselves: the scheduler applies what they record.
 
+mod partners;
 mod receipts;
+pub mod signature;
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ use crate::engine::{Event, EventFields};
 use crate::runtime::{Clock, Metrics};
 use crate::store::{NewEvent, Store};
 
+pub use partners::{InboundSource, InboundSources};
 pub use receipts::{RECEIPT_PROVIDERS, Receipt, ReceiptStatus};
 
 /// What the handlers share.
@@ -31,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub notify: Arc<Notify>,
     pub clock: Clock,
+    /// The sources of signed partner webhooks (`webhooks_in`).
+    pub inbound: Arc<InboundSources>,
 }
 
 /// The router, with a request body limit.
@@ -41,6 +46,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/events", post(intake))
         .route("/api/v1/receipts/{provider}", post(receipts::receive))
+        .route("/api/v1/webhooks/{source}", post(partners::receive))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

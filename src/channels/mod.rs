@@ -37,7 +37,7 @@ pub use smtp::{
 };
 pub use webhook::{
     DEFAULT_TOLERANCE, WebhookChannel, WebhookError, WebhookSecret, WebhookSettings, envelope,
-    sign, verify,
+    sign, verify, verify_any,
 };
 
 /// What the dispatcher hands an adapter: one outbox row, rendered.

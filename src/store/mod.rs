@@ -9,6 +9,7 @@
 //! not each row, is what a round trip through the driver costs.
 
 pub mod entity;
+mod inbound;
 mod receipts;
 mod rows;
 mod sql;
@@ -24,6 +25,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
+pub use inbound::{InboundDelivery, NewDelivery};
 pub use receipts::ReceiptTarget;
 pub use rows::*;
 use sql::Sql;
