@@ -185,7 +185,13 @@ impl Drop for Rig {
 }
 
 impl Rig {
+    /// A rig whose clock stands one day after the case opened.
     pub async fn start(name: &str) -> Rig {
+        Rig::start_at(name, 1).await
+    }
+
+    /// A rig whose clock stands `days` after the case opened.
+    pub async fn start_at(name: &str, days: i64) -> Rig {
         let (store, _) = super::sqlite_store(name).await;
         let templates = Arc::new(TemplateStore::load(&root().join("templates")).unwrap());
         let lookup = Templates(templates);
@@ -224,7 +230,7 @@ impl Rig {
         let inbound =
             InboundSources::from_config(&config.webhooks_in, |n| env.get(n).map(|v| v.to_string()))
                 .unwrap();
-        let clock = Clock::fixed(opened + chrono::Duration::days(1));
+        let clock = Clock::fixed(opened + chrono::Duration::days(days));
         let app = router(
             AppState {
                 store: store.clone(),
@@ -292,6 +298,14 @@ impl Rig {
             metrics: Arc::new(Metrics::default()),
         };
         while scheduler.run_once().await.unwrap() > 0 {}
+    }
+
+    /// Runs the scheduler, then gives the key of the case's first outbox row.
+    pub async fn first_outbox_key(&self) -> String {
+        self.apply().await;
+        let outbox = self.store.outbox_of(&self.instance).await.unwrap();
+        let (key, _, _) = outbox.first().expect("a step wrote to the outbox");
+        key.clone()
     }
 
     /// The case's stored state.
