@@ -41,7 +41,7 @@ fn eur(cents: i64) -> Decimal {
 
 #[tokio::test]
 async fn a_signed_stripe_payment_reduces_the_balance_once_despite_a_retry_and_a_refund_reopens_it()
- {
+{
     let rig = Rig::start("partners_stripe").await;
     let before = rig.balance().await;
     let payment = r#"{"id":"evt_pay_1","object":"event","type":"payment_intent.succeeded","created":1773136800,"data":{"object":{"id":"pi_1","object":"payment_intent","amount":25000,"amount_received":25000,"currency":"eur","metadata":{"invoice":"F-2026-0142"}}}}"#;
@@ -50,7 +50,10 @@ async fn a_signed_stripe_payment_reduces_the_balance_once_despite_a_retry_and_a_
     assert_eq!(first.status, 202, "{first:?}");
     assert!(first.body.contains(&rig.instance), "{first:?}");
     let retry = stripe(&rig, payment).await;
-    assert_eq!(retry.status, 200, "Stripe retries with a new signature: {retry:?}");
+    assert_eq!(
+        retry.status, 200,
+        "Stripe retries with a new signature: {retry:?}"
+    );
     assert!(retry.body.contains("duplicate"));
     rig.apply().await;
     assert_eq!(rig.balance().await, before - eur(25000));
@@ -93,8 +96,10 @@ async fn a_collection_agent_accepts_the_file_collects_a_payment_and_closes_it() 
     let rig = Rig::start("partners_agent").await;
     let before = rig.balance().await;
     let accepted = r#"{"type":"file.accepted","data":{"debtor_id":"D-1001","reference":"AG-77"}}"#;
-    let collected = r#"{"type":"payment.collected","data":{"debtor_id":"D-1001","amount":"300.00"}}"#;
-    let closed = r#"{"type":"file.closed","data":{"debtor_id":"D-1001","outcome":"partially_recovered"}}"#;
+    let collected =
+        r#"{"type":"payment.collected","data":{"debtor_id":"D-1001","amount":"300.00"}}"#;
+    let closed =
+        r#"{"type":"file.closed","data":{"debtor_id":"D-1001","outcome":"partially_recovered"}}"#;
     for (id, body) in [("ag-1", accepted), ("ag-2", collected), ("ag-3", closed)] {
         let answer = standard(&rig, "agent", id, body).await;
         assert_eq!(answer.status, 202, "{id}: {answer:?}");
@@ -119,9 +124,20 @@ async fn a_credit_insurer_receives_accepts_and_pays_a_claim_by_case_id() {
     let before = rig.balance().await;
     let case = &rig.instance;
     let bodies = [
-        ("claim.received", format!(r#"{{"type":"claim.received","data":{{"case_id":"{case}"}}}}"#)),
-        ("claim.accepted", format!(r#"{{"type":"claim.accepted","data":{{"case_id":"{case}","reference":"CL-9"}}}}"#)),
-        ("claim.paid", format!(r#"{{"type":"claim.paid","data":{{"case_id":"{case}","amount":"400.00"}}}}"#)),
+        (
+            "claim.received",
+            format!(r#"{{"type":"claim.received","data":{{"case_id":"{case}"}}}}"#),
+        ),
+        (
+            "claim.accepted",
+            format!(
+                r#"{{"type":"claim.accepted","data":{{"case_id":"{case}","reference":"CL-9"}}}}"#
+            ),
+        ),
+        (
+            "claim.paid",
+            format!(r#"{{"type":"claim.paid","data":{{"case_id":"{case}","amount":"400.00"}}}}"#),
+        ),
     ];
     for (id, body) in &bodies {
         let answer = standard(&rig, "insurer", id, body).await;
@@ -227,9 +243,6 @@ async fn an_email_providers_signed_receipt_reaches_the_message_it_concerns() {
 
     rig.apply().await;
     let journal = journaled(&rig).await;
-    let bounces = journal
-        .iter()
-        .filter(|d| d.contains("bounced"))
-        .count();
+    let bounces = journal.iter().filter(|d| d.contains("bounced")).count();
     assert_eq!(bounces, 1, "{journal:?}");
 }

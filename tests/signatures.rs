@@ -67,7 +67,13 @@ fn the_standard_webhooks_published_vector_verifies_and_is_what_an_independent_hm
         "five minutes either way"
     );
     assert_eq!(
-        verify_standard(&secrets, &h, br#"{"test":2432232314}"#, VECTOR_TS, TOLERANCE),
+        verify_standard(
+            &secrets,
+            &h,
+            br#"{"test":2432232314}"#,
+            VECTOR_TS,
+            TOLERANCE
+        ),
         Err(SignatureError::Mismatch)
     );
 }
@@ -87,7 +93,10 @@ fn a_stripe_signature_computed_outside_relance_verifies() {
         Ok(STRIPE_TS)
     );
     // Stripe's documented header shape: several schemes, several v1 during a rotation.
-    let several = format!("t={STRIPE_TS},v1={},v1={STRIPE_V1},v0=6ffbb59b", "ab".repeat(32));
+    let several = format!(
+        "t={STRIPE_TS},v1={},v1={STRIPE_V1},v0=6ffbb59b",
+        "ab".repeat(32)
+    );
     assert_eq!(
         verify_stripe(&secrets, &several, STRIPE_BODY, STRIPE_TS, TOLERANCE),
         Ok(STRIPE_TS)
@@ -150,7 +159,9 @@ async fn assert_refused(rig: &Rig, cases: Vec<Forged>) {
             case.name
         );
         assert!(
-            answer.body.contains(&format!("\"title\":\"{}\"", case.code)),
+            answer
+                .body
+                .contains(&format!("\"title\":\"{}\"", case.code)),
             "{}: expected {}, got {}",
             case.name,
             case.code,
@@ -208,7 +219,12 @@ async fn forged_standard_webhooks_deliveries_are_refused_and_store_nothing() {
             &body,
             "signature_missing",
         ),
-        f("empty signature", sig_header(String::new()), &body, "signature_empty"),
+        f(
+            "empty signature",
+            sig_header(String::new()),
+            &body,
+            "signature_empty",
+        ),
         f(
             "truncated base64",
             sig_header(sig[..sig.len() - 2].to_string()),
@@ -270,8 +286,10 @@ async fn forged_standard_webhooks_deliveries_are_refused_and_store_nothing() {
         f(
             "body re-serialised with spaces",
             good.clone(),
-            &serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&body).unwrap())
-                .unwrap(),
+            &serde_json::to_vec_pretty(
+                &serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
+            .unwrap(),
             "signature_mismatch",
         ),
         f(
@@ -349,7 +367,12 @@ async fn forged_stripe_deliveries_are_refused_and_store_nothing() {
             &body,
             "signature_missing",
         ),
-        f("empty Stripe-Signature", h(String::new()), &body, "signature_empty"),
+        f(
+            "empty Stripe-Signature",
+            h(String::new()),
+            &body,
+            "signature_empty",
+        ),
         f(
             "truncated hex",
             h(good[..good.len() - 1].to_string()),
@@ -441,7 +464,10 @@ async fn a_replayed_delivery_is_applied_once_and_a_rotated_secret_is_still_accep
 
     let headers = standard_headers(OLD_SECRET, "msg_replayed", now(), &body);
     let first = rig.webhook("bank", &headers, &body).await;
-    assert_eq!(first.status, 202, "signed with the previous secret: {first:?}");
+    assert_eq!(
+        first.status, 202,
+        "signed with the previous secret: {first:?}"
+    );
     let again = rig.webhook("bank", &headers, &body).await;
     assert_eq!(again.status, 200, "{again:?}");
     assert!(again.body.contains("duplicate"), "{again:?}");
@@ -484,7 +510,10 @@ async fn a_configured_receipts_provider_must_sign_its_receipts() {
 
     let signed = standard_headers(SECRET, "r1", now(), body);
     let answer = support::inbound::post(rig.addr, "/api/v1/receipts/smtp", &signed, body).await;
-    assert_eq!(answer.status, 404, "verified, then no such message: {answer:?}");
+    assert_eq!(
+        answer.status, 404,
+        "verified, then no such message: {answer:?}"
+    );
     // A provider not in webhooks_in is still read unsigned.
     let answer = support::inbound::post(rig.addr, "/api/v1/receipts/sms", &[], body).await;
     assert_eq!(answer.status, 404, "{answer:?}");
@@ -512,9 +541,13 @@ fn a_missing_or_unusable_secret_is_a_configuration_error_naming_the_variable() {
     assert!(err.contains("T_NEW") && err.contains("whsec_"), "{err}");
 
     let bad = "webhooks_in:\n  x:\n    kind: stripe\n    source: agent\n    secrets_env: [A]\n";
-    let err = Config::from_str("relance.yaml", bad).unwrap_err().to_string();
+    let err = Config::from_str("relance.yaml", bad)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("webhooks_in.x.source"), "{err}");
     let none = "webhooks_in:\n  x:\n    kind: standard\n    source: bank\n    secrets_env: []\n";
-    let err = Config::from_str("relance.yaml", none).unwrap_err().to_string();
+    let err = Config::from_str("relance.yaml", none)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("at least one"), "{err}");
 }

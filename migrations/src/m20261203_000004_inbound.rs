@@ -36,8 +36,10 @@ impl MigrationTrait for Migration {
         db.execute_unprepared("DROP INDEX IF EXISTS webhook_deliveries_status")
             .await?;
         for (name, _) in COLUMNS {
-            db.execute_unprepared(&format!("ALTER TABLE webhook_deliveries DROP COLUMN {name}"))
-                .await?;
+            db.execute_unprepared(&format!(
+                "ALTER TABLE webhook_deliveries DROP COLUMN {name}"
+            ))
+            .await?;
         }
         Ok(())
     }

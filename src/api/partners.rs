@@ -54,14 +54,15 @@ impl InboundSources {
         for (id, c) in config {
             let mut texts = Vec::new();
             for name in &c.secrets_env {
-                let value = var(name)
-                    .filter(|v| !v.trim().is_empty())
-                    .ok_or_else(|| ConfigError::Env {
-                        var: name.clone(),
-                        message: format!(
-                            "is not set, and webhooks_in.{id}.secrets_env names it for a secret"
-                        ),
-                    })?;
+                let value =
+                    var(name)
+                        .filter(|v| !v.trim().is_empty())
+                        .ok_or_else(|| ConfigError::Env {
+                            var: name.clone(),
+                            message: format!(
+                                "is not set, and webhooks_in.{id}.secrets_env names it for a secret"
+                            ),
+                        })?;
                 texts.push((name, value));
             }
             let bad = |name: &str, e: SecretError| ConfigError::Env {
@@ -159,7 +160,7 @@ enum Reading {
     Event {
         kind: &'static str,
         at: Option<DateTime<Utc>>,
-        fields: EventFields,
+        fields: Box<EventFields>,
         target: Target,
     },
     /// A type relance does not read from this kind of source.
@@ -238,7 +239,7 @@ async fn partner(
                 id: Some(record.id.clone()),
                 kind: kind.to_string(),
                 at: at.unwrap_or(now),
-                fields,
+                fields: *fields,
             };
             match event.validate() {
                 Err(e) => {
@@ -326,7 +327,10 @@ async fn receipt(
     let parsed = serde_json::from_slice::<Value>(body)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))
         .and_then(|value| {
-            record.event_type = value.get("type").and_then(Value::as_str).map(str::to_string);
+            record.event_type = value
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let data = match value.get("data") {
                 Some(d) if d.is_object() => d.clone(),
                 _ => value,
@@ -489,7 +493,7 @@ fn read_standard(
             Reading::Event {
                 kind,
                 at,
-                fields,
+                fields: Box::new(fields),
                 target,
             }
         }
@@ -498,9 +502,7 @@ fn read_standard(
 }
 
 /// The event fields, case target and time a partner's `data` object carries.
-fn fields_of(
-    data: &Value,
-) -> Result<(EventFields, Target, Option<DateTime<Utc>>), String> {
+fn fields_of(data: &Value) -> Result<(EventFields, Target, Option<DateTime<Utc>>), String> {
     let date = match text(data, "date")? {
         Some(d) => Some(
             NaiveDate::parse_from_str(&d, "%Y-%m-%d")
@@ -542,31 +544,34 @@ fn fields_of(
 /// `client_id` with `invoice` or `debtor_id`).
 fn read_stripe(body: &Value) -> (Option<String>, Option<String>, Reading) {
     let id = body.get("id").and_then(Value::as_str).map(str::to_string);
-    let partner_type = body
-        .get("type")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let partner_type = body.get("type").and_then(Value::as_str).map(str::to_string);
     let kind = match partner_type.as_deref() {
         Some("payment_intent.succeeded") => "payment.received",
         Some("charge.refunded") => "payment.refunded",
         Some(_) => return (id, partner_type, Reading::Unknown),
-        None => return (id, Some(String::new()), Reading::Invalid("no `type`".into())),
+        None => {
+            return (
+                id,
+                Some(String::new()),
+                Reading::Invalid("no `type`".into()),
+            );
+        }
     };
     let reading = stripe_event(body, kind).unwrap_or_else(Reading::Invalid);
     (id, partner_type, reading)
 }
 
 fn stripe_event(body: &Value, kind: &'static str) -> Result<Reading, String> {
-    let object = body
-        .pointer("/data/object")
-        .ok_or("no `data.object`")?;
+    let object = body.pointer("/data/object").ok_or("no `data.object`")?;
     let minor = |v: Option<&Value>, what: &str| {
         v.and_then(Value::as_i64)
             .ok_or_else(|| format!("`data.object.{what}` is not a whole number"))
     };
     let units = if kind == "payment.received" {
         minor(
-            object.get("amount_received").or_else(|| object.get("amount")),
+            object
+                .get("amount_received")
+                .or_else(|| object.get("amount")),
             "amount_received",
         )?
     } else {
@@ -591,13 +596,13 @@ fn stripe_event(body: &Value, kind: &'static str) -> Result<Reading, String> {
     Ok(Reading::Event {
         kind,
         at,
-        fields: EventFields {
+        fields: Box::new(EventFields {
             amount: Some(amount),
             currency: Some(currency.code().to_string()),
             invoice: text(metadata, "invoice")?,
             reference: text(object, "id")?,
             ..EventFields::default()
-        },
+        }),
         target: Target {
             case_id: text(metadata, "case_id")?,
             client_id: text(metadata, "client_id")?,
@@ -686,7 +691,13 @@ mod tests {
         let (id, kind, reading) = read_stripe(&body);
         assert_eq!(id.as_deref(), Some("evt_1"));
         assert_eq!(kind.as_deref(), Some("payment_intent.succeeded"));
-        let Reading::Event { kind, fields, target, .. } = reading else {
+        let Reading::Event {
+            kind,
+            fields,
+            target,
+            ..
+        } = reading
+        else {
             panic!("a payment");
         };
         assert_eq!(kind, "payment.received");

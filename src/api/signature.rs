@@ -121,7 +121,9 @@ impl StripeSecret {
         let text = text.trim();
         match text.strip_prefix(SECRET_PREFIX) {
             Some(rest) if !rest.is_empty() => Ok(StripeSecret(text.as_bytes().to_vec())),
-            Some(_) => Err(SecretError::Unreadable("the secret after `whsec_` is empty".into())),
+            Some(_) => Err(SecretError::Unreadable(
+                "the secret after `whsec_` is empty".into(),
+            )),
             None => Err(SecretError::NoPrefix),
         }
     }
@@ -355,7 +357,10 @@ fn to_hex(bytes: &[u8]) -> String {
 
 /// Decodes hexadecimal digits (either case); `None` for anything else or an odd length.
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.is_empty() || text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if text.is_empty()
+        || !text.len().is_multiple_of(2)
+        || !text.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
     (0..text.len())

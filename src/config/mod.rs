@@ -104,7 +104,10 @@ pub struct InboundSourceConfig {
 impl InboundSourceConfig {
     /// What is wrong with source `id`, as the field and the message.
     fn problem(&self, id: &str) -> Option<(String, String)> {
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Some((
                 format!("webhooks_in.{id}"),
@@ -159,9 +162,10 @@ fn variable_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
             "name at least one environment variable holding a secret",
         ));
     }
-    if let Some(bad) = names.iter().find(|n| {
-        n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    }) {
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
         return Err(serde::de::Error::custom(format!(
             "`{bad}` is not an environment variable name (letters, digits and _)"
         )));

@@ -218,7 +218,10 @@ impl Rig {
         let started = engine.start(sc, parsed.case.clone(), opened).unwrap();
         let instance = started.instance.id.clone();
         let batch = import_batch(&[(parsed.case, sc, started)], opened);
-        store.import(&batch, opened.timestamp_millis()).await.unwrap();
+        store
+            .import(&batch, opened.timestamp_millis())
+            .await
+            .unwrap();
 
         let config = Config::from_str("test.yaml", SOURCES).unwrap();
         let env: BTreeMap<&str, &str> = [
@@ -259,7 +262,13 @@ impl Rig {
 
     /// POSTs to `/api/v1/webhooks/{source}`.
     pub async fn webhook(&self, source: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
-        post(self.addr, &format!("/api/v1/webhooks/{source}"), headers, body).await
+        post(
+            self.addr,
+            &format!("/api/v1/webhooks/{source}"),
+            headers,
+            body,
+        )
+        .await
     }
 
     /// Rows in a table.
