@@ -185,7 +185,9 @@ async fn partner(
     body: &[u8],
 ) -> Result<Response, Problem> {
     let now = state.clock.now();
-    let (partner_id, partner_type, reading) = match serde_json::from_slice::<Value>(body) {
+    let parsed = serde_json::from_slice::<Value>(body);
+    let not_json = parsed.is_err();
+    let (partner_id, partner_type, reading) = match parsed {
         Err(e) => (
             None,
             None,
@@ -200,7 +202,6 @@ async fn partner(
             Verifier::Standard(_) => read_standard(source, &value),
         },
     };
-    let not_json = partner_id.is_none() && partner_type.is_none();
     let delivery = verified
         .delivery_id
         .or(partner_id)
@@ -460,11 +461,7 @@ fn read_standard(
 ) -> (Option<String>, Option<String>, Reading) {
     let partner_id = body.get("id").and_then(Value::as_str).map(str::to_string);
     let Some(partner_type) = body.get("type").and_then(Value::as_str) else {
-        return (
-            partner_id,
-            Some(String::new()),
-            Reading::Invalid("no `type`".into()),
-        );
+        return (partner_id, None, Reading::Invalid("no `type`".into()));
     };
     let named = Some(partner_type.to_string());
     let Some(kind) = event_for(source.kind, partner_type) else {
@@ -549,13 +546,7 @@ fn read_stripe(body: &Value) -> (Option<String>, Option<String>, Reading) {
         Some("payment_intent.succeeded") => "payment.received",
         Some("charge.refunded") => "payment.refunded",
         Some(_) => return (id, partner_type, Reading::Unknown),
-        None => {
-            return (
-                id,
-                Some(String::new()),
-                Reading::Invalid("no `type`".into()),
-            );
-        }
+        None => return (id, None, Reading::Invalid("no `type`".into())),
     };
     let reading = stripe_event(body, kind).unwrap_or_else(Reading::Invalid);
     (id, partner_type, reading)
