@@ -719,6 +719,7 @@ async fn a_registered_notice_gets_its_tracking_number_and_its_proof_of_delivery_
             metrics: metrics.clone(),
             notify: Arc::new(Notify::new()),
             clock: later.clone(),
+            inbound: Default::default(),
         },
         64 * 1024,
     );

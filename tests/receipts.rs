@@ -151,6 +151,7 @@ impl Rig {
                 metrics: self.metrics.clone(),
                 notify: Arc::new(Notify::new()),
                 clock,
+                inbound: Default::default(),
             },
             64 * 1024,
         );

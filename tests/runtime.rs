@@ -590,6 +590,7 @@ async fn a_payment_in_full_over_http_ends_the_case_and_cancels_pending_sends(sto
             metrics: rig.metrics.clone(),
             notify: Arc::new(Notify::new()),
             clock: later.clone(),
+            inbound: Default::default(),
         },
         64 * 1024,
     );

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261203_000001_initial;
 mod m20261203_000002_tasks;
 mod m20261203_000003_access;
+mod m20261203_000004_inbound;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_initial::Migration),
             Box::new(m20261203_000002_tasks::Migration),
             Box::new(m20261203_000003_access::Migration),
+            Box::new(m20261203_000004_inbound::Migration),
         ]
     }
 }

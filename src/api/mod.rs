@@ -5,7 +5,9 @@
 //! engine themselves: the scheduler applies what they record.
 
 pub mod auth;
+mod partners;
 mod receipts;
+pub mod signature;
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use crate::engine::{Event, EventFields};
 use crate::runtime::{Clock, Metrics};
 use crate::store::{NewEvent, Store};
 
+pub use partners::{InboundSource, InboundSources};
 pub use receipts::{RECEIPT_PROVIDERS, Receipt, ReceiptStatus};
 
 /// What the handlers share.
@@ -32,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub notify: Arc<Notify>,
     pub clock: Clock,
+    /// The sources of signed partner webhooks (`webhooks_in`).
+    pub inbound: Arc<InboundSources>,
 }
 
 /// The router, with a request body limit.
@@ -42,6 +47,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/events", post(intake))
         .route("/api/v1/receipts/{provider}", post(receipts::receive))
+        .route("/api/v1/webhooks/{source}", post(partners::receive))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -53,7 +53,7 @@ pub use tls::{TlsError, trust_ca_file};
 pub use voice::{MessagingChannel, VoiceChannel};
 pub use webhook::{
     DEFAULT_TOLERANCE, WebhookChannel, WebhookError, WebhookSecret, WebhookSettings, envelope,
-    sign, verify,
+    sign, verify, verify_any,
 };
 
 /// What the dispatcher hands an adapter: one outbox row, rendered.

@@ -34,9 +34,32 @@ pub enum WebhookError {
     /// The partner URL is not usable.
     #[error(transparent)]
     Http(#[from] HttpError),
-    /// The `webhook-timestamp` is not unix seconds, or too far from now.
+    /// The `webhook-timestamp` is not unix seconds.
     #[error("webhook-timestamp {0}")]
     BadTimestamp(String),
+    /// The `webhook-timestamp` is older than the tolerance allows.
+    #[error("webhook-timestamp {timestamp} is more than {tolerance}s before now ({now})")]
+    StaleTimestamp {
+        timestamp: i64,
+        now: i64,
+        tolerance: u64,
+    },
+    /// The `webhook-timestamp` is further ahead than the tolerance allows.
+    #[error("webhook-timestamp {timestamp} is more than {tolerance}s after now ({now})")]
+    FutureTimestamp {
+        timestamp: i64,
+        now: i64,
+        tolerance: u64,
+    },
+    /// `webhook-signature` is empty.
+    #[error("webhook-signature is empty")]
+    EmptySignature,
+    /// Every `v1,` signature is unreadable: not base64, or not 32 bytes long.
+    #[error("webhook-signature {0}")]
+    MalformedSignature(String),
+    /// `webhook-signature` has no `v1,` signature at all (only other versions).
+    #[error("webhook-signature has no v1 signature (found {0})")]
+    UnsupportedSignature(String),
     /// No `v1,` signature in `webhook-signature` matches the body.
     #[error("no webhook-signature matches the body")]
     BadSignature,
@@ -97,31 +120,92 @@ pub fn verify(
     now: i64,
     tolerance: Duration,
 ) -> Result<(), WebhookError> {
+    verify_any(
+        std::slice::from_ref(secret),
+        id,
+        timestamp,
+        signatures,
+        body,
+        now,
+        tolerance,
+    )
+}
+
+/// [`verify`] with several secrets, as during a secret rotation: the delivery is accepted
+/// when any `v1,` signature matches under any secret. The timestamp is checked first; a
+/// refusal names why (empty, unreadable, another version only, no match).
+pub fn verify_any(
+    secrets: &[WebhookSecret],
+    id: &str,
+    timestamp: &str,
+    signatures: &str,
+    body: &[u8],
+    now: i64,
+    tolerance: Duration,
+) -> Result<(), WebhookError> {
     let ts: i64 = timestamp
         .trim()
         .parse()
         .map_err(|_| WebhookError::BadTimestamp(format!("`{timestamp}` is not unix seconds")))?;
-    if now.abs_diff(ts) > tolerance.as_secs() {
-        return Err(WebhookError::BadTimestamp(format!(
-            "{ts} is more than {}s away from now ({now})",
-            tolerance.as_secs()
-        )));
+    let tolerance = tolerance.as_secs();
+    if now.abs_diff(ts) > tolerance {
+        return Err(if ts < now {
+            WebhookError::StaleTimestamp {
+                timestamp: ts,
+                now,
+                tolerance,
+            }
+        } else {
+            WebhookError::FutureTimestamp {
+                timestamp: ts,
+                now,
+                tolerance,
+            }
+        });
     }
-    let matches = signatures.split_whitespace().any(|candidate| {
+    if signatures.trim().is_empty() {
+        return Err(WebhookError::EmptySignature);
+    }
+
+    let mut readable = 0;
+    let mut unreadable = None;
+    let mut others = Vec::new();
+    for candidate in signatures.split_whitespace() {
         let Some(encoded) = candidate.strip_prefix("v1,") else {
-            return false;
+            others.push(candidate.split(',').next().unwrap_or_default().to_string());
+            continue;
         };
-        let Ok(tag) = BASE64.decode(encoded) else {
-            return false;
+        let tag = match BASE64.decode(encoded) {
+            Ok(tag) if tag.len() == TAG_LEN => tag,
+            Ok(tag) => {
+                unreadable = Some(format!(
+                    "`v1,{encoded}` decodes to {} bytes, an HMAC-SHA256 is {TAG_LEN}",
+                    tag.len()
+                ));
+                continue;
+            }
+            Err(e) => {
+                unreadable = Some(format!("`v1,{encoded}` is not base64: {e}"));
+                continue;
+            }
         };
-        secret.mac(id, ts, body).verify_slice(&tag).is_ok()
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(WebhookError::BadSignature)
+        readable += 1;
+        if secrets
+            .iter()
+            .any(|secret| secret.mac(id, ts, body).verify_slice(&tag).is_ok())
+        {
+            return Ok(());
+        }
+    }
+    match unreadable {
+        _ if readable > 0 => Err(WebhookError::BadSignature),
+        Some(why) => Err(WebhookError::MalformedSignature(why)),
+        None => Err(WebhookError::UnsupportedSignature(others.join(", "))),
     }
 }
+
+/// The length of an HMAC-SHA256 tag, in bytes.
+const TAG_LEN: usize = 32;
 
 /// How the `webhook` adapter reaches its partner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,7 +345,11 @@ mod tests {
         );
         assert!(matches!(
             verify(&secret, ID, &ts, SIGNATURE, BODY, TS + 3600, tol),
-            Err(WebhookError::BadTimestamp(_))
+            Err(WebhookError::StaleTimestamp { .. })
+        ));
+        assert!(matches!(
+            verify(&secret, ID, &ts, SIGNATURE, BODY, TS - 3600, tol),
+            Err(WebhookError::FutureTimestamp { .. })
         ));
         assert!(matches!(
             verify(&secret, ID, "soon", SIGNATURE, BODY, TS, tol),

@@ -87,6 +87,8 @@ pub struct Config {
     /// a client's cases is signed with its brand (white label) and tells how to pay it.
     /// A client not named here signs with its name alone.
     pub clients: BTreeMap<String, ClientConfig>,
+    /// Partners that post signed webhooks to `/api/v1/webhooks/{id}`, by that id.
+    pub webhooks_in: BTreeMap<String, InboundSourceConfig>,
 }
 
 /// One client's brand and payment coordinates.
@@ -162,6 +164,92 @@ fn iban_is_valid(iban: &str) -> bool {
         };
     }
     remainder == 1
+}
+
+/// One source of incoming webhooks: how it signs, the variables holding its secrets
+/// (several during a rotation), what it tells about, and the client it speaks for when a
+/// delivery does not say.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundSourceConfig {
+    pub kind: SignatureScheme,
+    pub source: InboundKind,
+    #[serde(deserialize_with = "variable_names")]
+    pub secrets_env: Vec<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+impl InboundSourceConfig {
+    /// What is wrong with source `id`, as the field and the message.
+    fn problem(&self, id: &str) -> Option<(String, String)> {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Some((
+                format!("webhooks_in.{id}"),
+                "a source id is letters, digits, - and _ (it is the last part of its URL)".into(),
+            ));
+        }
+        let pays = matches!(self.source, InboundKind::Payment | InboundKind::Bank);
+        if self.kind == SignatureScheme::Stripe && !pays {
+            return Some((
+                format!("webhooks_in.{id}.source"),
+                "kind `stripe` reads Stripe payment events: the source is `payment` or `bank`"
+                    .into(),
+            ));
+        }
+        None
+    }
+}
+
+/// How an incoming webhook is signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureScheme {
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    Standard,
+    /// Stripe's `Stripe-Signature: t=…,v1=…`.
+    Stripe,
+}
+
+/// What a webhook source tells relance about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundKind {
+    /// A payment provider: payments received and refunded.
+    Payment,
+    /// A bank: payments received and refunded.
+    Bank,
+    /// A collection agent or bailiff: file accepted, payment collected, file closed.
+    Agent,
+    /// A credit insurer: claim received, accepted, paid, refused.
+    Insurer,
+    /// An email provider's delivery receipts.
+    Email,
+    /// An SMS provider's delivery receipts.
+    Sms,
+}
+
+/// A non-empty list of environment variable names.
+fn variable_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(serde::de::Error::custom(
+            "name at least one environment variable holding a secret",
+        ));
+    }
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(serde::de::Error::custom(format!(
+            "`{bad}` is not an environment variable name (letters, digits and _)"
+        )));
+    }
+    Ok(names)
 }
 
 /// A partner's identity, as the debtor must read it.
@@ -479,6 +567,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             partners: BTreeMap::new(),
             clients: BTreeMap::new(),
+            webhooks_in: BTreeMap::new(),
         }
     }
 }
@@ -738,6 +827,9 @@ impl Config {
                     "expected a web address such as https://pay.client.example/".to_string(),
                 ));
             }
+        }
+        if let Some((field, message)) = self.webhooks_in.iter().find_map(|(id, s)| s.problem(id)) {
+            return Err(invalid(field, message));
         }
 
         for (i, job) in self.jobs.iter().enumerate() {

@@ -11,7 +11,7 @@ use super::{
     Clock, Dispatcher, DispatcherSettings, Metrics, RuntimeError, ScenarioSet, Scheduler,
     SchedulerSettings,
 };
-use crate::api::{AppState, router};
+use crate::api::{AppState, InboundSources, router};
 use crate::channels::Adapters;
 use crate::config::{Config, JobKind};
 use crate::money::RateTable;
@@ -143,6 +143,11 @@ async fn shutdown_signal() {
 
 /// Runs everything until a signal asks to stop.
 pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
+    let inbound = InboundSources::from_config(&config.webhooks_in, |name| std::env::var(name).ok())
+        .map_err(|e| RuntimeError::Io {
+            what: "webhooks_in".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     let store = open_store(&config).await?;
     let (templates, scenarios) = load_scenarios(&config, &store, clock.now_ms()).await?;
     let rates = Arc::new(rate_table(&config)?);
@@ -227,6 +232,7 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
             metrics: metrics.clone(),
             notify: notify.clone(),
             clock: clock.clone(),
+            inbound: Arc::new(inbound),
         },
         config.http.body_limit_bytes,
     );

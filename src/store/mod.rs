@@ -10,6 +10,7 @@
 
 mod access;
 pub mod entity;
+mod inbound;
 mod receipts;
 mod rows;
 mod sql;
@@ -26,6 +27,7 @@ use sea_orm::{
 };
 
 pub use access::{AuditRow, TokenRow};
+pub use inbound::{InboundDelivery, NewDelivery};
 pub use receipts::ReceiptTarget;
 pub use rows::*;
 use sql::Sql;

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod inbound;
 pub mod provider;
 
 use std::path::PathBuf;

@@ -10,6 +10,10 @@ pub struct Model {
     pub source: String,
     pub received_at: i64,
     pub status: String,
+    pub event_type: Option<String>,
+    pub instance_id: Option<String>,
+    pub reason: Option<String>,
+    pub payload: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
