@@ -25,7 +25,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
-pub use access::{AuditRow, TokenRow};
+pub use access::{AuditRow, KeyClaim, KeyedRequest, StoredResponse, TokenRow};
 pub use receipts::ReceiptTarget;
 pub use rows::*;
 use sql::Sql;
