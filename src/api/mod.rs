@@ -88,6 +88,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
 }
 
 /// An error as `application/problem+json`, with a stable code.
+#[derive(Debug)]
 pub struct Problem {
     status: StatusCode,
     code: &'static str,

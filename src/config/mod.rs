@@ -129,6 +129,21 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Requests per second one API token may make, on average; 0 is no limit.
+    pub rate_limit_per_second: u32,
+    /// Requests one API token may make at once after a pause.
+    pub rate_limit_burst: u32,
+}
+
+impl HttpConfig {
+    /// The limits the HTTP router applies.
+    pub fn limits(&self) -> crate::api::limits::Limits {
+        crate::api::limits::Limits {
+            body_limit: self.body_limit_bytes,
+            rate_limit_per_second: self.rate_limit_per_second,
+            rate_limit_burst: self.rate_limit_burst,
+        }
+    }
 }
 
 /// The scheduler that claims due instances and runs their steps.
@@ -375,6 +390,8 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 1024 * 1024,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
         }
     }
 }
@@ -549,6 +566,12 @@ impl Config {
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(field.to_string(), "must be at least 1".to_string()));
+        }
+        if self.http.rate_limit_per_second > 0 && self.http.rate_limit_burst == 0 {
+            return Err(invalid(
+                "http.rate_limit_burst".to_string(),
+                "must be at least 1 while http.rate_limit_per_second is not 0".to_string(),
+            ));
         }
         if self.dispatcher.backoff_base_ms > self.dispatcher.backoff_max_ms {
             return Err(invalid(
