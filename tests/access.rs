@@ -76,7 +76,13 @@ async fn env(name: &str, limits: Limits) -> Env {
     .unwrap();
     let config = config.display().to_string();
     let csv = root().join("examples/import/invoices.csv");
-    let out = relance(&["import", "invoices", &csv.display().to_string(), "--config", &config]);
+    let out = relance(&[
+        "import",
+        "invoices",
+        &csv.display().to_string(),
+        "--config",
+        &config,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     let store = Store::open(&sqlite_url(&db), Synchronous::Full)
@@ -235,8 +241,10 @@ async fn count(store: &Store, from_where: &str) -> i64 {
     row.try_get_by_index(0).unwrap()
 }
 
-const ACME_PAYMENT: &str = r#"{"type": "payment.received", "client_id": "acme", "debtor_id": "D-100", "amount": "10.00"}"#;
-const IBERIA_PAYMENT: &str = r#"{"type": "payment.received", "client_id": "iberia", "debtor_id": "C-7", "amount": "10.00"}"#;
+const ACME_PAYMENT: &str =
+    r#"{"type": "payment.received", "client_id": "acme", "debtor_id": "D-100", "amount": "10.00"}"#;
+const IBERIA_PAYMENT: &str =
+    r#"{"type": "payment.received", "client_id": "iberia", "debtor_id": "C-7", "amount": "10.00"}"#;
 
 /// Every file of the SQLite database (main file, WAL, shared memory), read
 /// by a child process: opening and closing the file in this process would
@@ -267,7 +275,17 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test]
 async fn a_new_token_is_printed_once_and_the_database_keeps_only_its_hash() {
     let env = env("token_cli", roomy()).await;
-    let (id, secret) = create(&env, &["--role", "partner", "--client", "acme", "--label", "bank feed"]);
+    let (id, secret) = create(
+        &env,
+        &[
+            "--role",
+            "partner",
+            "--client",
+            "acme",
+            "--label",
+            "bank feed",
+        ],
+    );
     assert!(id.starts_with("tok_"), "{id}");
     assert!(secret.starts_with("rl_") && secret.len() > 40, "{secret}");
 
@@ -277,18 +295,35 @@ async fn a_new_token_is_printed_once_and_the_database_keeps_only_its_hash() {
         "the hash is stored (so these are the right files)"
     );
     assert!(!contains(&bytes, &secret), "the secret is in the database");
-    assert!(!contains(&bytes, &secret[3..]), "the secret is in the database");
+    assert!(
+        !contains(&bytes, &secret[3..]),
+        "the secret is in the database"
+    );
 
     let list = relance(&["token", "list", "--config", &env.config]);
     let text = stdout(&list);
     assert!(list.status.success(), "{}", stderr(&list));
     let line = text.lines().find(|l| l.contains(&id)).expect("listed");
-    assert!(line.contains("partner") && line.contains("acme") && line.contains("bank feed"), "{line}");
-    assert!(line.trim_end().ends_with("bank feed") && line.contains(" - "), "not revoked: {line}");
-    assert!(!text.contains(&secret[3..]), "list shows the secret: {text}");
+    assert!(
+        line.contains("partner") && line.contains("acme") && line.contains("bank feed"),
+        "{line}"
+    );
+    assert!(
+        line.trim_end().ends_with("bank feed") && line.contains(" - "),
+        "not revoked: {line}"
+    );
+    assert!(
+        !text.contains(&secret[3..]),
+        "list shows the secret: {text}"
+    );
 
     // The token works until it is revoked, then it is a 401.
-    assert_eq!(post_event(env.addr, &secret, &[], ACME_PAYMENT).await.status, 202);
+    assert_eq!(
+        post_event(env.addr, &secret, &[], ACME_PAYMENT)
+            .await
+            .status,
+        202
+    );
     let out = relance(&["token", "revoke", &id, "--config", &env.config]);
     assert!(out.status.success(), "{}", stderr(&out));
     let refused = post_event(env.addr, &secret, &[], ACME_PAYMENT).await;
@@ -300,14 +335,29 @@ async fn a_new_token_is_printed_once_and_the_database_keeps_only_its_hash() {
     let again = relance(&["token", "revoke", &id, "--config", &env.config]);
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
 
-    let bad = relance(&["token", "create", "--role", "root", "--all-clients", "--config", &env.config]);
+    let bad = relance(&[
+        "token",
+        "create",
+        "--role",
+        "root",
+        "--all-clients",
+        "--config",
+        &env.config,
+    ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         stderr(&bad).contains("--role root: use admin, author, operator, viewer or partner"),
         "{}",
         stderr(&bad)
     );
-    let none = relance(&["token", "create", "--role", "viewer", "--config", &env.config]);
+    let none = relance(&[
+        "token",
+        "create",
+        "--role",
+        "viewer",
+        "--config",
+        &env.config,
+    ]);
     assert!(stderr(&none).contains("--client"), "{}", stderr(&none));
 }
 
@@ -341,7 +391,11 @@ async fn requests_without_a_live_token_are_refused_with_401_and_change_nothing()
         assert_eq!(answer.status, 401, "{what}: {}", answer.body);
         assert!(answer.is_problem("unauthorized"), "{what}: {}", answer.body);
     }
-    assert_eq!(count(&env.store, "events").await, events, "nothing recorded");
+    assert_eq!(
+        count(&env.store, "events").await,
+        events,
+        "nothing recorded"
+    );
 
     // Health and readiness need no token.
     assert_eq!(call(env.addr, "GET", "/health", &[], "").await.status, 200);
@@ -383,10 +437,24 @@ async fn a_role_without_the_permission_gets_403_and_another_clients_case_404() {
     let answer = post_event(env.addr, &partner, &[], &smuggled).await;
     assert_eq!(answer.status, 404, "{}", answer.body);
     assert!(answer.is_problem("case_not_found"), "{}", answer.body);
-    assert_eq!(count(&env.store, "events").await, events, "nothing recorded");
+    assert_eq!(
+        count(&env.store, "events").await,
+        events,
+        "nothing recorded"
+    );
 
-    assert_eq!(post_event(env.addr, &partner, &[], ACME_PAYMENT).await.status, 202);
-    assert_eq!(post_event(env.addr, &admin, &[], IBERIA_PAYMENT).await.status, 202);
+    assert_eq!(
+        post_event(env.addr, &partner, &[], ACME_PAYMENT)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        post_event(env.addr, &admin, &[], IBERIA_PAYMENT)
+            .await
+            .status,
+        202
+    );
     assert_eq!(count(&env.store, "events").await, events + 2);
 }
 
@@ -413,7 +481,11 @@ async fn an_idempotency_key_replays_the_first_answer_and_records_the_event_once(
     let changed = ACME_PAYMENT.replace("10.00", "99.00");
     let reused = post_event(env.addr, &secret, &key, &changed).await;
     assert_eq!(reused.status, 422, "{}", reused.body);
-    assert!(reused.is_problem("idempotency_key_reused"), "{}", reused.body);
+    assert!(
+        reused.is_problem("idempotency_key_reused"),
+        "{}",
+        reused.body
+    );
 
     // Keys belong to their token: another token's same key is its own
     // request (here a duplicate delivery id, which the intake says so).
@@ -425,6 +497,17 @@ async fn an_idempotency_key_replays_the_first_answer_and_records_the_event_once(
         count(&env.store, "events WHERE delivery_id = 'pay-2026-0001'").await,
         1
     );
+
+    // A 404 is not kept: once the case exists, the same key goes through.
+    let unknown = ACME_PAYMENT.replace("D-100", "D-999");
+    let later = [("Idempotency-Key", "pay-later")];
+    assert_eq!(
+        post_event(env.addr, &secret, &later, &unknown).await.status,
+        404
+    );
+    let again = post_event(env.addr, &secret, &later, &unknown).await;
+    assert_eq!(again.status, 404);
+    assert_eq!(again.header("idempotent-replayed"), None, "ran again");
 }
 
 #[tokio::test]
@@ -433,10 +516,9 @@ async fn requests_racing_with_one_key_record_one_event() {
     let (_, secret) = create(&env, &["--role", "partner", "--client", "acme"]);
     let body = r#"{"type": "payment.received", "client_id": "acme", "debtor_id": "D-101", "amount": "5.00"}"#;
     let key = [("Idempotency-Key", "race-1")];
-    let answers = futures_util::future::join_all(
-        (0..8).map(|_| post_event(env.addr, &secret, &key, body)),
-    )
-    .await;
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| post_event(env.addr, &secret, &key, body)))
+            .await;
     let fresh = answers
         .iter()
         .filter(|a| a.status == 202 && a.header("idempotent-replayed").is_none())
@@ -450,7 +532,10 @@ async fn requests_racing_with_one_key_record_one_event() {
             a.body
         );
     }
-    assert_eq!(count(&env.store, "events WHERE delivery_id = 'race-1'").await, 1);
+    assert_eq!(
+        count(&env.store, "events WHERE delivery_id = 'race-1'").await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -474,10 +559,18 @@ async fn a_token_over_its_rate_gets_429_with_retry_after() {
     assert!(limited.is_problem("rate_limited"), "{}", limited.body);
     let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=2).contains(&wait), "{wait}");
-    assert_eq!(get(env.addr, &calm, "/api/v1/audit").await.status, 200, "a bucket per token");
+    assert_eq!(
+        get(env.addr, &calm, "/api/v1/audit").await.status,
+        200,
+        "a bucket per token"
+    );
 
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    assert_eq!(get(env.addr, &busy, "/api/v1/audit").await.status, 200, "refilled");
+    assert_eq!(
+        get(env.addr, &busy, "/api/v1/audit").await.status,
+        200,
+        "refilled"
+    );
 }
 
 #[tokio::test]
@@ -486,36 +579,76 @@ async fn changes_and_personal_data_reads_are_audited_and_listed_by_pages() {
     let (partner_id, partner) = create(&env, &["--role", "partner", "--client", "acme"]);
     let (_, admin) = create(&env, &["--role", "admin", "--all-clients"]);
     let key = [("Idempotency-Key", "audited-1")];
-    assert_eq!(post_event(env.addr, &partner, &key, ACME_PAYMENT).await.status, 202);
+    assert_eq!(
+        post_event(env.addr, &partner, &key, ACME_PAYMENT)
+            .await
+            .status,
+        202
+    );
     // A replay and a refusal change nothing and are not audited.
-    assert_eq!(post_event(env.addr, &partner, &key, ACME_PAYMENT).await.status, 202);
-    assert_eq!(post_event(env.addr, &partner, &[], IBERIA_PAYMENT).await.status, 404);
+    assert_eq!(
+        post_event(env.addr, &partner, &key, ACME_PAYMENT)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        post_event(env.addr, &partner, &[], IBERIA_PAYMENT)
+            .await
+            .status,
+        404
+    );
 
     let operator = Caller {
         token_id: "tok_operator".into(),
         role: Role::Operator,
         scope: Scope::All,
     };
-    audit_read(&env.store, &operator, "debtor:acme/D-100", "contacts", 1_000)
-        .await
-        .unwrap();
+    audit_read(
+        &env.store,
+        &operator,
+        "debtor:acme/D-100",
+        "contacts",
+        1_000,
+    )
+    .await
+    .unwrap();
 
     let answer = get(env.addr, &admin, "/api/v1/audit?limit=500").await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let page: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     let items = page["items"].as_array().unwrap();
-    let records: Vec<_> = items.iter().filter(|i| i["action"] == "event.record").collect();
+    let records: Vec<_> = items
+        .iter()
+        .filter(|i| i["action"] == "event.record")
+        .collect();
     assert_eq!(records.len(), 1, "{items:#?}");
     assert_eq!(records[0]["actor"], format!("token:{partner_id}"));
-    assert!(records[0]["subject"].as_str().unwrap().starts_with("instance:"));
-    assert!(records[0]["detail"].as_str().unwrap().contains("payment.received"));
+    assert!(
+        records[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("instance:")
+    );
+    assert!(
+        records[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("payment.received")
+    );
     assert!(records[0]["detail"].as_str().unwrap().contains("audited-1"));
-    let reads: Vec<_> = items.iter().filter(|i| i["action"] == "personal.read").collect();
+    let reads: Vec<_> = items
+        .iter()
+        .filter(|i| i["action"] == "personal.read")
+        .collect();
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0]["actor"], "token:tok_operator");
     assert_eq!(reads[0]["subject"], "debtor:acme/D-100");
     assert_eq!(
-        items.iter().filter(|i| i["action"] == "token.create" && i["actor"] == "cli").count(),
+        items
+            .iter()
+            .filter(|i| i["action"] == "token.create" && i["actor"] == "cli")
+            .count(),
         2
     );
     assert!(page["next"].is_null());
@@ -526,8 +659,16 @@ async fn changes_and_personal_data_reads_are_audited_and_listed_by_pages() {
     loop {
         let answer = get(env.addr, &admin, &path).await;
         let page: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
-        seen.extend(page["items"].as_array().unwrap().iter().map(|i| i["id"].clone()));
-        let Some(next) = page["next"].as_str() else { break };
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].clone()),
+        );
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
         path = format!("/api/v1/audit?limit=1&after={next}");
     }
     let all: Vec<_> = items.iter().map(|i| i["id"].clone()).collect();
@@ -572,14 +713,57 @@ async fn a_body_over_the_limit_is_a_413_problem() {
              Transfer-Encoding: chunked\r\n\r\n"
         );
         for piece in big.as_bytes().chunks(500) {
-            request.push_str(&format!("{:x}\r\n{}\r\n", piece.len(), String::from_utf8_lossy(piece)));
+            request.push_str(&format!(
+                "{:x}\r\n{}\r\n",
+                piece.len(),
+                String::from_utf8_lossy(piece)
+            ));
         }
         request.push_str("0\r\n\r\n");
         exchange(env.addr, request.into_bytes()).await
     };
     for (what, answer) in [("plain", &plain), ("keyed", &keyed), ("chunked", &chunked)] {
         assert_eq!(answer.status, 413, "{what}: {}", answer.body);
-        assert!(answer.is_problem("body_too_large"), "{what}: {} {}", answer.head, answer.body);
+        assert!(
+            answer.is_problem("body_too_large"),
+            "{what}: {} {}",
+            answer.head,
+            answer.body
+        );
     }
     assert_eq!(count(&env.store, "events").await, events);
+}
+
+#[test]
+fn the_rate_limit_is_configured_under_http_and_a_zero_burst_is_refused() {
+    use relance::config::{Config, ConfigError};
+
+    let defaults = Config::default().http.limits();
+    assert_eq!(
+        (defaults.rate_limit_per_second, defaults.rate_limit_burst),
+        (50, 100)
+    );
+    let text = "http:\n  rate_limit_per_second: 5\n  rate_limit_burst: 20\n";
+    let limits = Config::from_str("relance.yaml", text)
+        .unwrap()
+        .http
+        .limits();
+    assert_eq!(
+        (limits.rate_limit_per_second, limits.rate_limit_burst),
+        (5, 20)
+    );
+    let off = "http:\n  rate_limit_per_second: 0\n  rate_limit_burst: 0\n";
+    assert!(
+        Config::from_str("relance.yaml", off).is_ok(),
+        "0 turns it off"
+    );
+
+    let text = "http:\n  rate_limit_per_second: 5\n  rate_limit_burst: 0\n";
+    match Config::from_str("relance.yaml", text) {
+        Err(ConfigError::Invalid { field, line, .. }) => {
+            assert_eq!(field, "http.rate_limit_burst");
+            assert_eq!(line, 3);
+        }
+        other => panic!("{other:?}"),
+    }
 }

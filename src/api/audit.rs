@@ -122,9 +122,16 @@ mod tests {
             role: Role::Operator,
             scope: Scope::All,
         };
-        audit(&store, &caller, "event.record", "case:c1", "payment.received", 5)
-            .await
-            .unwrap();
+        audit(
+            &store,
+            &caller,
+            "event.record",
+            "case:c1",
+            "payment.received",
+            5,
+        )
+        .await
+        .unwrap();
         audit_read(&store, &caller, "debtor:acme/D-1", "contacts", 6)
             .await
             .unwrap();
@@ -138,7 +145,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(only.len(), 1);
-        assert_eq!(store.audit_log(rows[0].id, 10, None).await.unwrap().len(), 1);
+        assert_eq!(
+            store.audit_log(rows[0].id, 10, None).await.unwrap().len(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -148,14 +158,21 @@ mod tests {
             .await
             .unwrap();
         store.migrate().await.unwrap();
-        store.audit("cli", "token.create", "token:t", "", 1).await.unwrap();
+        store
+            .audit("cli", "token.create", "token:t", "", 1)
+            .await
+            .unwrap();
         let db = store.connection();
         assert!(
             db.execute_unprepared("UPDATE audit_log SET actor = 'someone else'")
                 .await
                 .is_err()
         );
-        assert!(db.execute_unprepared("DELETE FROM audit_log").await.is_err());
+        assert!(
+            db.execute_unprepared("DELETE FROM audit_log")
+                .await
+                .is_err()
+        );
         assert_eq!(store.audit_log(0, 10, None).await.unwrap()[0].actor, "cli");
     }
 }

@@ -6,9 +6,11 @@
 //! same key, the same method, path and body (by SHA-256) replay the first
 //! response (status, content type, body) with `Idempotent-Replayed: true`;
 //! another request is a 422 `idempotency_key_reused`; while the first is
-//! still running, 409 `idempotency_key_in_flight`. A first answer of 5xx,
-//! or a request that never answered (the connection dropped), is not kept:
-//! the key is free again for a retry.
+//! still running, 409 `idempotency_key_in_flight`. Only a first answer
+//! that a retry would get again is kept: a success (2xx, 3xx) or a refusal
+//! of the request itself (400, 413, 422). Any other answer (404, 409,
+//! 5xx: things that may change), or a request that never answered (the
+//! connection dropped), is not kept: the key is free again for a retry.
 //!
 //! A route opts in by being in the router that [`keep_answers`] wraps, which
 //! `api::router` puts inside the token check: every route added to
@@ -111,43 +113,47 @@ fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) ->
 
 /// The key a request names, if any; 400 for one that is not printable
 /// ASCII of 1 to 255 characters.
-fn key_of(request: &Request) -> Result<Option<String>, Response> {
+fn key_of(request: &Request) -> Result<Option<String>, Problem> {
     let Some(value) = request.headers().get(HEADER) else {
         return Ok(None);
     };
     let bad = || {
-        problem(
+        Problem::new(
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
             format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
         )
     };
     let text = value.to_str().map_err(|_| bad())?.trim();
-    if text.is_empty() || text.len() > MAX_KEY_LEN || !text.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if text.is_empty() || text.len() > MAX_KEY_LEN || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }
     Ok(Some(text.to_string()))
 }
 
 /// The whole body, or a 413 problem past `limit` bytes.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Problem> {
     let mut stream = body.into_data_stream();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|err| {
-            problem(
+            Problem::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
                 format!("the request body could not be read: {err}"),
             )
         })?;
         if out.len() + chunk.len() > limit {
-            return Err(limits::too_large(limit).into_response());
+            return Err(limits::too_large(limit));
         }
         out.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(out))
+}
+
+/// Whether an answer is kept for replays: one a retry would get again.
+fn kept(status: StatusCode) -> bool {
+    status.is_success() || status.is_redirection() || matches!(status.as_u16(), 400 | 413 | 422)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -179,7 +185,7 @@ async fn idempotent(State(keys): State<Keys>, request: Request, next: Next) -> R
     let key = match key_of(&request) {
         Ok(Some(key)) => key,
         Ok(None) => return next.run(request).await,
-        Err(response) => return response,
+        Err(p) => return p.into_response(),
     };
     let Some(caller) = request.extensions().get::<Caller>().cloned() else {
         // Outside the token check there is no one to scope the key to.
@@ -189,7 +195,7 @@ async fn idempotent(State(keys): State<Keys>, request: Request, next: Next) -> R
     let (parts, body) = request.into_parts();
     let body = match read_body(body, keys.body_limit).await {
         Ok(b) => b,
-        Err(response) => return response,
+        Err(p) => return p.into_response(),
     };
     let path = parts
         .uri
@@ -243,7 +249,7 @@ async fn idempotent(State(keys): State<Keys>, request: Request, next: Next) -> R
         settled: false,
     };
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if response.status().is_server_error() {
+    if !kept(response.status()) {
         // Not kept: the key is free for a retry (the guard frees it if
         // this fails too).
         if let Err(err) = keys
@@ -396,7 +402,11 @@ mod tests {
         assert_eq!(first.0, 201);
         assert_eq!((again.0, again.2.as_str()), (201, first.2.as_str()));
         assert!(again.1.contains("idempotent-replayed: true"), "{}", again.1);
-        assert!(again.1.contains("content-type: application/json"), "{}", again.1);
+        assert!(
+            again.1.contains("content-type: application/json"),
+            "{}",
+            again.1
+        );
         assert!(!first.1.contains("idempotent-replayed"), "{}", first.1);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
 
@@ -413,10 +423,7 @@ mod tests {
     #[tokio::test]
     async fn two_requests_at_once_with_one_key_run_the_handler_once() {
         let (addr, runs, _) = server(Duration::from_millis(400), StatusCode::OK).await;
-        let (a, b) = tokio::join!(
-            post_work(addr, "same", "{}"),
-            post_work(addr, "same", "{}")
-        );
+        let (a, b) = tokio::join!(post_work(addr, "same", "{}"), post_work(addr, "same", "{}"));
         let mut statuses = [a.0, b.0];
         statuses.sort();
         assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
@@ -443,6 +450,16 @@ mod tests {
         assert_eq!(again.0, 503);
         assert!(!again.1.contains("idempotent-replayed"));
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn answers_that_may_change_are_not_kept() {
+        for status in [200, 201, 202, 204, 303, 400, 413, 422] {
+            assert!(kept(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
+        for status in [401, 403, 404, 409, 429, 500, 503] {
+            assert!(!kept(StatusCode::from_u16(status).unwrap()), "{status}");
+        }
     }
 
     #[tokio::test]
@@ -475,24 +492,26 @@ mod tests {
             let store = store.clone();
             async move {
                 store
-                    .claim_idempotency_key(
-                        request(token),
-                        now,
-                        now - day,
-                        now - IN_FLIGHT_STALE_MS,
-                    )
+                    .claim_idempotency_key(request(token), now, now - day, now - IN_FLIGHT_STALE_MS)
                     .await
                     .unwrap()
             }
         };
         assert_eq!(claim("a", t0).await, KeyClaim::Claimed);
-        assert_eq!(claim("b", t0).await, KeyClaim::Claimed, "another token's key");
+        assert_eq!(
+            claim("b", t0).await,
+            KeyClaim::Claimed,
+            "another token's key"
+        );
         let answer = StoredResponse {
             status: 202,
             content_type: Some("application/json".into()),
             body: b"{}".to_vec(),
         };
-        store.finish_idempotency_key("a", "k", &answer).await.unwrap();
+        store
+            .finish_idempotency_key("a", "k", &answer)
+            .await
+            .unwrap();
         assert_eq!(
             claim("a", t0 + day - 1).await,
             KeyClaim::Done(answer.clone())

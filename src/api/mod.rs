@@ -29,10 +29,10 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::engine::{Event, EventFields};
-use auth::{Caller, Permission};
-use limits::Limits;
 use crate::runtime::{Clock, Metrics};
 use crate::store::{NewEvent, Store};
+use auth::{Caller, Permission};
+use limits::Limits;
 
 pub use receipts::{RECEIPT_PROVIDERS, Receipt, ReceiptStatus};
 

@@ -88,11 +88,7 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         500,
         "relance failed; nothing was changed unless the detail says otherwise",
     ),
-    (
-        "database_unavailable",
-        503,
-        "the database does not answer",
-    ),
+    ("database_unavailable", 503, "the database does not answer"),
 ];
 
 /// The status a code is answered with, when the code is in the table.

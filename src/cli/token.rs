@@ -211,7 +211,9 @@ mod tests {
         assert!(err.starts_with("--client:"), "{err}");
         let err = parse_scope(&two, true).unwrap_err().to_string();
         assert!(err.starts_with("--all-clients:"), "{err}");
-        let err = parse_scope(&["*".to_string()], false).unwrap_err().to_string();
+        let err = parse_scope(&["*".to_string()], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--all-clients"), "{err}");
     }
 }

@@ -138,7 +138,9 @@ impl Store {
                 vec![instance_id.into()],
             ))
             .await?;
-        row.map(|r| r.try_get_by_index(0)).transpose().map_err(Into::into)
+        row.map(|r| r.try_get_by_index(0))
+            .transpose()
+            .map_err(Into::into)
     }
 
     /// Appends one line to the audit log.
