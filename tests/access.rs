@@ -767,3 +767,88 @@ fn the_rate_limit_is_configured_under_http_and_a_zero_burst_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The store's side of tokens, keys and the audit log on one database.
+async fn keys_tokens_and_the_audit_log_behave_alike(store: Store) {
+    use relance::store::{KeyClaim, KeyedRequest, StoredResponse};
+
+    store
+        .create_token("tok_1", "hash-1", "partner", r#"["acme"]"#, "", 1)
+        .await
+        .unwrap();
+    assert!(store.revoke_token("tok_1", 2).await.unwrap());
+    assert!(
+        !store.revoke_token("tok_1", 3).await.unwrap(),
+        "revoked once"
+    );
+    let row = store.token_by_hash("hash-1").await.unwrap().unwrap();
+    assert_eq!(row.revoked_at, Some(2));
+
+    let request = KeyedRequest {
+        token_id: "tok_1",
+        key: "k",
+        method: "POST",
+        path: "/api/v1/events",
+        body_hash: "b",
+    };
+    let claim =
+        |now: i64| store.claim_idempotency_key(request, now, now - 86_400_000, now - 300_000);
+    assert_eq!(claim(10).await.unwrap(), KeyClaim::Claimed);
+    assert_eq!(claim(11).await.unwrap(), KeyClaim::InFlight);
+    let other = KeyedRequest {
+        body_hash: "c",
+        ..request
+    };
+    assert_eq!(
+        store.claim_idempotency_key(other, 12, 0, 0).await.unwrap(),
+        KeyClaim::Mismatch
+    );
+    let answer = StoredResponse {
+        status: 202,
+        content_type: Some("application/json".into()),
+        body: vec![0, 1, 2, 255],
+    };
+    store
+        .finish_idempotency_key("tok_1", "k", &answer)
+        .await
+        .unwrap();
+    assert_eq!(claim(13).await.unwrap(), KeyClaim::Done(answer));
+    assert_eq!(store.purge_idempotency_keys(14).await.unwrap(), 1);
+
+    store
+        .audit("cli", "token.create", "token:tok_1", "", 1)
+        .await
+        .unwrap();
+    let db = store.connection();
+    assert!(
+        db.execute_unprepared("UPDATE audit_log SET actor = 'x'")
+            .await
+            .is_err()
+    );
+    assert!(
+        db.execute_unprepared("DELETE FROM audit_log")
+            .await
+            .is_err()
+    );
+    assert_eq!(store.audit_log(0, 10, None).await.unwrap().len(), 1);
+
+    // The migrations still go down and up again (the triggers first).
+    use migration::MigratorTrait;
+    migration::Migrator::down(db, None).await.unwrap();
+    migration::Migrator::up(db, None).await.unwrap();
+    assert!(store.audit_log(0, 10, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_keys_tokens_and_the_audit_log() {
+    let (store, _) = support::sqlite_store("access_store").await;
+    keys_tokens_and_the_audit_log_behave_alike(store).await;
+}
+
+#[tokio::test]
+async fn postgres_keys_tokens_and_the_audit_log() {
+    let Some(store) = support::postgres_store("access_store").await else {
+        return;
+    };
+    keys_tokens_and_the_audit_log_behave_alike(store).await;
+}
