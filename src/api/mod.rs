@@ -4,7 +4,7 @@
 //! Handlers parse, check and hand over to the store; they never run the
 //! engine themselves: the scheduler applies what they record.
 //!
-//! Routes in [`token_routes`] need an API token; around them, from the
+//! Routes in `token_routes` need an API token; around them, from the
 //! outside in: the token check (401), the per-token rate limit (429) and
 //! the `Idempotency-Key` replay of POST and PATCH. Health, readiness,
 //! metrics and provider callbacks stay outside those layers.
