@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use relance::api::auth::{Role, Scope, create_token};
 use relance::api::{AppState, router};
 use relance::channels::{Adapters, Channel, Delivery, LogChannel, Message, SendError};
 use relance::engine::{Case, Engine};
@@ -537,12 +538,19 @@ async fn a_call_task_reaches_the_work_queue_and_its_outcome_the_case(store: Stor
 
 // --- 3. the HTTP intake ----------------------------------------------------
 
-/// One HTTP/1.1 request over a fresh connection: (status, content type, body).
-async fn http(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String, String) {
+/// One HTTP/1.1 request with an API token over a fresh connection:
+/// (status, content type, body).
+async fn http(
+    addr: std::net::SocketAddr,
+    token: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String, String) {
     let exchange = async {
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
         let request = format!(
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer {token}\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
@@ -597,28 +605,39 @@ async fn a_payment_in_full_over_http_ends_the_case_and_cancels_pending_sends(sto
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let token = create_token(
+        &rig.store,
+        Role::Partner,
+        &Scope::Clients(vec!["acme".into()]),
+        "bank",
+        0,
+    )
+    .await
+    .unwrap()
+    .secret;
+    let token = token.as_str();
 
     let payment = r#"{"id": "bank-1", "type": "payment.received", "client_id": "acme",
                       "debtor_id": "D-1001", "amount": "1730.50"}"#;
-    let (status, _, body) = http(addr, "/api/v1/events", payment).await;
+    let (status, _, body) = http(addr, token, "/api/v1/events", payment).await;
     assert_eq!(status, 202, "{body}");
-    let (status, _, body) = http(addr, "/api/v1/events", payment).await;
+    let (status, _, body) = http(addr, token, "/api/v1/events", payment).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("duplicate"), "{body}");
 
     let unknown = r#"{"type": "payment.received", "client_id": "acme", "debtor_id": "nobody",
                       "amount": "10"}"#;
-    let (status, content_type, body) = http(addr, "/api/v1/events", unknown).await;
+    let (status, content_type, body) = http(addr, token, "/api/v1/events", unknown).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(content_type, "application/problem+json");
     assert!(body.contains("case_not_found"), "{body}");
-    let (status, content_type, _) = http(addr, "/api/v1/events", "{\"type\": ").await;
+    let (status, content_type, _) = http(addr, token, "/api/v1/events", "{\"type\": ").await;
     assert_eq!(
         (status, content_type.as_str()),
         (400, "application/problem+json")
     );
     let no_amount = r#"{"type": "payment.received", "client_id": "acme", "debtor_id": "D-1001"}"#;
-    let (status, _, body) = http(addr, "/api/v1/events", no_amount).await;
+    let (status, _, body) = http(addr, token, "/api/v1/events", no_amount).await;
     assert_eq!(status, 422, "{body}");
     server.abort();
 

@@ -8,12 +8,19 @@
 //! belongs to (404 when the token may not see that client, so that another
 //! client's ids cannot even be probed).
 //!
+//! Routes behind [`require_token`] are refused with 401 before anything else
+//! runs; the check leaves the [`Caller`] in the request, where the rate limit,
+//! the idempotency layer and the handlers find it.
+//!
 //! This module decides nothing about what an endpoint does; it only says who
 //! the caller is and what the caller may do.
 
-use axum::extract::FromRequestParts;
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -248,38 +255,64 @@ fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
 }
 
+/// Who sends a request with these headers: 401 without a live token.
+pub async fn authenticate(
+    store: &Store,
+    headers: &axum::http::HeaderMap,
+) -> Result<Caller, Problem> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("an `Authorization: Bearer <token>` header is needed"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    let row = store
+        .token_by_hash(&token_hash(token))
+        .await
+        .map_err(internal)?
+        .filter(|row| row.revoked_at.is_none())
+        .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+    let role = Role::parse(&row.role).ok_or_else(|| internal("stored token has no known role"))?;
+    let scope =
+        Scope::from_json(&row.clients).ok_or_else(|| internal("stored token has a bad scope"))?;
+    Ok(Caller {
+        token_id: row.id,
+        role,
+        scope,
+    })
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
+    /// The caller [`require_token`] found, or the token check itself on a
+    /// route outside it.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("an `Authorization: Bearer <token>` header is needed"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let row = state
-            .store
-            .token_by_hash(&token_hash(token))
-            .await
-            .map_err(internal)?
-            .filter(|row| row.revoked_at.is_none())
-            .ok_or_else(|| unauthorized("unknown or revoked token"))?;
-        let role =
-            Role::parse(&row.role).ok_or_else(|| internal("stored token has no known role"))?;
-        let scope = Scope::from_json(&row.clients)
-            .ok_or_else(|| internal("stored token has a bad scope"))?;
-        Ok(Caller {
-            token_id: row.id,
-            role,
-            scope,
-        })
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        authenticate(&state.store, &parts.headers).await
     }
+}
+
+async fn check_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match authenticate(&state.store, request.headers()).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Every route of `routes` needs a live token: the check runs before the
+/// layers added earlier and before the handler.
+pub fn require_token(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    routes.route_layer(from_fn_with_state(state.clone(), check_token))
 }
 
 #[cfg(test)]

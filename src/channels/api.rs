@@ -240,7 +240,7 @@ mod tests {
         assert!(matches!(
             JsonApi::new(
                 &ApiSettings {
-                    url: "https://x".into(),
+                    url: "ftp://x".into(),
                     ..settings
                 },
                 "channels.post.url"

@@ -33,6 +33,7 @@ pub struct Cli {
 
 mod render;
 mod runtime;
+mod token;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -90,6 +91,9 @@ pub enum Command {
     /// The operators' work queue: calls to make, with their outcome.
     #[command(subcommand)]
     Tasks(runtime::TasksCommand),
+    /// API tokens: create (the secret is shown once), list, revoke.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Check scenarios and templates: every error at once, FILE:LINE:COLUMN.
     Check {
         /// Scenario files, template files, or folders of them.
@@ -188,6 +192,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Instances(cmd) => runtime::instances_cmd(cmd),
         Command::Outbox(cmd) => runtime::outbox_cmd(cmd),
         Command::Tasks(cmd) => runtime::tasks_cmd(cmd),
+        Command::Token(cmd) => token::token_cmd(cmd),
         Command::Check { paths, templates } => check(&paths, templates.as_deref()),
         Command::Simulate {
             scenario,

@@ -296,6 +296,21 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Requests per second one API token may make, on average; 0 is no limit.
+    pub rate_limit_per_second: u32,
+    /// Requests one API token may make at once after a pause.
+    pub rate_limit_burst: u32,
+}
+
+impl HttpConfig {
+    /// The limits the HTTP router applies.
+    pub fn limits(&self) -> crate::api::limits::Limits {
+        crate::api::limits::Limits {
+            body_limit: self.body_limit_bytes,
+            rate_limit_per_second: self.rate_limit_per_second,
+            rate_limit_burst: self.rate_limit_burst,
+        }
+    }
 }
 
 /// The scheduler that claims due instances and runs their steps.
@@ -587,6 +602,8 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 1024 * 1024,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
         }
     }
 }
@@ -766,6 +783,12 @@ impl Config {
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(field.to_string(), "must be at least 1".to_string()));
+        }
+        if self.http.rate_limit_per_second > 0 && self.http.rate_limit_burst == 0 {
+            return Err(invalid(
+                "http.rate_limit_burst".to_string(),
+                "must be at least 1 while http.rate_limit_per_second is not 0".to_string(),
+            ));
         }
         if self.dispatcher.backoff_base_ms > self.dispatcher.backoff_max_ms {
             return Err(invalid(
@@ -1343,6 +1366,7 @@ mod tests {
             .chain(
                 block
                     .lines()
+                    .take_while(|l| l.starts_with('#'))
                     .map(|l| format!("{}\n", l.trim_start_matches('#'))),
             )
             .collect();
@@ -1391,7 +1415,7 @@ mod tests {
             "channels.fax.url"
         );
         assert_eq!(
-            field_of("channels:\n  message:\n    url: https://m.example/\n"),
+            field_of("channels:\n  message:\n    url: ftp://m.example/\n"),
             "channels.message.url"
         );
         assert_eq!(

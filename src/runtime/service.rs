@@ -11,7 +11,7 @@ use super::{
     Clock, Dispatcher, DispatcherSettings, Metrics, RuntimeError, ScenarioSet, Scheduler,
     SchedulerSettings,
 };
-use crate::api::{AppState, InboundSources, router};
+use crate::api::{AppState, InboundSources, router_with};
 use crate::channels::Adapters;
 use crate::config::{Config, JobKind};
 use crate::money::RateTable;
@@ -226,7 +226,7 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
         scenarios = scenarios.current().len(),
         "relance is serving"
     );
-    let app = router(
+    let app = router_with(
         AppState {
             store: store.clone(),
             metrics: metrics.clone(),
@@ -234,7 +234,7 @@ pub async fn serve(config: Config, clock: Clock) -> Result<(), RuntimeError> {
             clock: clock.clone(),
             inbound: Arc::new(inbound),
         },
-        config.http.body_limit_bytes,
+        config.http.limits(),
     );
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {

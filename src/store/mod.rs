@@ -26,7 +26,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
-pub use access::{AuditRow, TokenRow};
+pub use access::{AuditRow, KeyClaim, KeyedRequest, StoredResponse, TokenRow};
 pub use inbound::{InboundDelivery, NewDelivery};
 pub use receipts::ReceiptTarget;
 pub use rows::*;
