@@ -45,6 +45,11 @@ impl Drop for Server {
 impl Server {
     /// Starts the server, or says why it cannot (and panics under `CI=true`).
     fn start(name: &str) -> Option<Server> {
+        Self::start_with(name, &[])
+    }
+
+    /// Starts the server with extra arguments (`--starttls CERT KEY`, `--tls CERT KEY`).
+    fn start_with(name: &str, args: &[&str]) -> Option<Server> {
         let has_aiosmtpd = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stdout(Stdio::null())
@@ -66,6 +71,7 @@ impl Server {
         let mut child = Command::new("python3")
             .arg(SERVER)
             .arg(&dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -524,4 +530,57 @@ fn a_channel_on_smtp_without_a_relay_or_a_sender_is_a_configuration_error() {
     .unwrap();
     let settings = implicit.channels.smtp().unwrap().unwrap();
     assert_eq!((settings.tls, settings.port), (SmtpTls::Tls, 465));
+}
+
+/// The relay's certificate, from the test authority in tests/support/tls.
+const RELAY_CERT: &str = "tests/support/tls/server.pem";
+const RELAY_KEY: &str = "tests/support/tls/server.key";
+
+// One test, in order: the authorities trusted are process-wide.
+#[tokio::test]
+async fn starttls_and_implicit_tls_reach_the_relay_once_its_authority_is_trusted() {
+    let Some(starttls) =
+        Server::start_with("smtp-starttls", &["--starttls", RELAY_CERT, RELAY_KEY])
+    else {
+        return;
+    };
+    let Some(implicit) = Server::start_with("smtp-tls", &["--tls", RELAY_CERT, RELAY_KEY]) else {
+        return;
+    };
+    let channel = |server: &Server, tls: SmtpTls| {
+        SmtpChannel::new(&SmtpSettings {
+            tls,
+            ..server.settings()
+        })
+        .unwrap()
+    };
+    let with_starttls = channel(&starttls, SmtpTls::Starttls);
+    let with_tls = channel(&implicit, SmtpTls::Tls);
+
+    // The relay's certificate is not from a built-in root: nothing goes out.
+    assert!(with_starttls.send_boxed(&reminder("tls/1")).await.is_err());
+    assert!(with_tls.send_boxed(&reminder("tls/2")).await.is_err());
+    assert_eq!(starttls.count() + implicit.count(), 0);
+
+    relance::channels::trust_ca_file(Path::new("tests/support/tls/ca.pem")).unwrap();
+    assert!(matches!(
+        with_starttls.send_boxed(&reminder("tls/1")).await,
+        Ok(Delivery::Sent { .. })
+    ));
+    assert!(matches!(
+        with_tls.send_boxed(&reminder("tls/2")).await,
+        Ok(Delivery::Sent { .. })
+    ));
+    for server in [&starttls, &implicit] {
+        let got = server.received(1);
+        assert_eq!(got["rcpt_tos"][0], "compta@boulangerie-martin.example");
+        assert!(
+            got["text"].as_str().unwrap().contains("F-2026-0142"),
+            "{got}"
+        );
+    }
+    // A plain connection to the STARTTLS relay is told to start TLS first.
+    let plain = channel(&starttls, SmtpTls::None);
+    assert!(plain.send_boxed(&reminder("tls/3")).await.is_err());
+    assert_eq!(starttls.count(), 1);
 }

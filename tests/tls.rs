@@ -125,14 +125,14 @@ async fn an_https_provider_is_reached_once_its_authority_is_trusted() {
 
     // The built-in roots do not know the test authority.
     match channel.send(&message()).await {
-        Err(SendError::Retryable(reason)) => assert!(reason.contains("TLS"), "{reason}"),
+        Err(SendError::Permanent(reason)) => assert!(reason.contains("TLS"), "{reason}"),
         other => panic!("expected a refused certificate, got {other:?}"),
     }
     // Another authority does not help either.
     trust_ca_file(&tls_file("other-ca.pem")).unwrap();
     assert!(matches!(
         channel.send(&message()).await,
-        Err(SendError::Retryable(_))
+        Err(SendError::Permanent(_))
     ));
     assert!(seen.lock().unwrap().is_empty(), "nothing was sent in clear");
 

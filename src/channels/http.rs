@@ -165,11 +165,12 @@ impl Endpoint {
             return self.exchange(tcp, &request, deadline).await;
         }
         // A failed handshake (a certificate that does not check) happens before anything is
-        // sent: retryable, since a provider's certificate is usually fixed by its operator.
+        // sent, and retrying will not fix it: a dead letter, as for the SMTP relay, which an
+        // operator retries once the certificate or `channels.tls_ca_file` is fixed.
         let tls = timeout_at(deadline, super::tls::connect(&self.target.host, tcp))
             .await
             .map_err(|_| SendError::Retryable(late("in the TLS handshake")))?
-            .map_err(|e| SendError::Retryable(format!("TLS with {}: {e}", self.target.host)))?;
+            .map_err(|e| SendError::Permanent(format!("TLS with {}: {e}", self.target.host)))?;
         self.exchange(tls, &request, deadline).await
     }
 

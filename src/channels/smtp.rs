@@ -15,7 +15,7 @@ use lettre::Address;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use serde::Deserialize;
@@ -151,6 +151,9 @@ impl fmt::Debug for SmtpChannel {
 enum Phase {
     /// Resolving, connecting, greeting, TLS, login, envelope: nothing can have gone out.
     Before,
+    /// The TLS handshake after STARTTLS failed: nothing went out, and the connection has
+    /// no stream left to say goodbye on (lettre panics on any further write).
+    HandshakeFailed,
     /// The message content was (being) written: the relay may have accepted it.
     Content,
 }
@@ -261,7 +264,7 @@ impl SmtpChannel {
             Err(_) => {
                 let late = format!("timed out after {:?}", self.settings.timeout);
                 Err(match phase {
-                    Phase::Before => SendError::Retryable(late),
+                    Phase::Before | Phase::HandshakeFailed => SendError::Retryable(late),
                     Phase::Content => {
                         SendError::Unknown(format!("{late} while the relay was taking the message"))
                     }
@@ -283,13 +286,8 @@ impl SmtpChannel {
                 .from()
                 .map_or_else(|| "localhost".to_string(), |a| a.domain().to_string()),
         );
-        let tls = || {
-            TlsParameters::new(host.to_string())
-                .map_err(|e| SendError::Permanent(format!("TLS setup for {host}: {e}")))
-        };
-
         let implicit = match self.settings.tls {
-            SmtpTls::Tls => Some(tls()?),
+            SmtpTls::Tls => Some(tls_parameters(host)?),
             _ => None,
         };
         let mut conn = AsyncSmtpConnection::connect_tokio1(
@@ -305,10 +303,12 @@ impl SmtpChannel {
         let result = self
             .transact(&mut conn, email, address, &hello, phase)
             .await;
-        if result.is_ok() {
-            let _ = conn.quit().await;
-        } else {
-            conn.abort().await;
+        match (&result, &*phase) {
+            (_, Phase::HandshakeFailed) => drop(conn),
+            (Ok(_), _) => {
+                let _ = conn.quit().await;
+            }
+            (Err(_), _) => conn.abort().await,
         }
         result
     }
@@ -328,11 +328,11 @@ impl SmtpChannel {
                     "{host} does not offer STARTTLS; set channels.smtp.tls to `tls` or `none`"
                 )));
             }
-            let params = TlsParameters::new(host.to_string())
-                .map_err(|e| SendError::Permanent(format!("TLS setup for {host}: {e}")))?;
-            conn.starttls(params, hello)
-                .await
-                .map_err(|e| before(&e, "STARTTLS"))?;
+            let params = tls_parameters(host)?;
+            if let Err(e) = conn.starttls(params, hello).await {
+                *phase = Phase::HandshakeFailed;
+                return Err(before(&e, "STARTTLS"));
+            }
         }
 
         if let Some((user, password)) = &self.settings.credentials {
@@ -471,6 +471,19 @@ fn sender(configured: &Mailbox, payload: &serde_json::Value) -> Mailbox {
         .map(str::to_string)
         .or_else(|| configured.name.clone());
     Mailbox::new(name, address)
+}
+
+/// TLS towards the relay `host`: its certificate checked against the built-in roots and the
+/// authorities of `channels.tls_ca_file`.
+fn tls_parameters(host: &str) -> Result<TlsParameters, SendError> {
+    let setup = |e: lettre::transport::smtp::Error| {
+        SendError::Permanent(format!("TLS setup for {host}: {e}"))
+    };
+    let mut builder = TlsParameters::builder(host.to_string());
+    for der in super::tls::added_authorities() {
+        builder = builder.add_root_certificate(Certificate::from_der(der).map_err(setup)?);
+    }
+    builder.build_rustls().map_err(setup)
 }
 
 /// The `Message-ID` of the action with idempotency key `key`: the same key always gives the

@@ -1,6 +1,7 @@
 //! TLS for the HTTP adapters: the client configuration every `https://` provider is reached
 //! with, trusting the Mozilla roots relance ships (webpki-roots) plus any certificate
 //! authority the operator adds (`channels.tls_ca_file`, for a private CA or a test server).
+//! The SMTP adapter trusts the same added authorities.
 //!
 //! The added authorities are process-wide, like the operating system's store they stand in
 //! for: they are set once at start, before the first send. This module owns trust, not the
@@ -75,6 +76,17 @@ fn config() -> Arc<ClientConfig> {
     );
     *CONFIG.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&config));
     config
+}
+
+/// The authorities added by [`trust_ca_file`], DER-encoded, for transports that build their
+/// own TLS configuration (the SMTP relay's, through lettre).
+pub(crate) fn added_authorities() -> Vec<Vec<u8>> {
+    EXTRA
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|c| c.as_ref().to_vec())
+        .collect()
 }
 
 /// Opens TLS over `tcp` to `host`, checking the certificate against the trusted roots.

@@ -1,6 +1,9 @@
 """A real SMTP server for the smtp adapter's tests (aiosmtpd).
 
-Usage: python3 smtp_server.py FOLDER
+Usage: python3 smtp_server.py FOLDER [--starttls CERT KEY | --tls CERT KEY]
+
+With --starttls the server offers STARTTLS (and accepts mail only after it); with --tls it
+speaks TLS from the first byte (implicit TLS, as on port 465). CERT and KEY are PEM files.
 
 Listens on 127.0.0.1 on a free port and prints `listening PORT` once ready. Each message
 received is written to FOLDER as N.eml (the raw content) and N.json (the envelope, and the
@@ -17,6 +20,7 @@ import email
 import email.policy
 import json
 import os
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP
@@ -69,13 +73,25 @@ class Handler:
         return "250 2.0.0 Ok: queued as M%d" % self.count
 
 
-async def main(folder):
+async def main(folder, mode=None, cert=None, key=None):
     handler = Handler(folder)
     loop = asyncio.get_running_loop()
+    context = None
+    if mode is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+    starttls = mode == "--starttls"
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="relay.test", decode_data=False),
+        lambda: SMTP(
+            handler,
+            hostname="relay.test",
+            decode_data=False,
+            tls_context=context if starttls else None,
+            require_starttls=starttls,
+        ),
         host="127.0.0.1",
         port=0,
+        ssl=context if mode == "--tls" else None,
     )
     port = server.sockets[0].getsockname()[1]
     print("listening %d" % port, flush=True)
@@ -84,4 +100,9 @@ async def main(folder):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    if len(sys.argv) == 5 and sys.argv[2] in ("--starttls", "--tls"):
+        asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]))
+    elif len(sys.argv) == 2:
+        asyncio.run(main(sys.argv[1]))
+    else:
+        sys.exit(__doc__)
