@@ -255,3 +255,46 @@ async fn an_outbox_row_is_found_by_its_key_and_an_unknown_provider_id_finds_noth
         None
     );
 }
+
+#[tokio::test]
+async fn a_reply_to_the_case_address_is_recorded_for_its_case_once() {
+    let (store, _) = support::sqlite_store("receipts_reply").await;
+    let rig = Rig::new(store).await;
+    let id = rig.import_example().await;
+    let wake = utc(rig.store.next_wake().await.unwrap().unwrap());
+    while rig.scheduler(Clock::fixed(wake)).run_once().await.unwrap() > 0 {}
+
+    // The address the debtor replied to: the Reply-To the smtp adapter set.
+    let base: lettre::Address = "credit@lumen.example".parse().unwrap();
+    let to = relance::channels::reply_address(&base, &id).to_string();
+    assert_ne!(to, "credit@lumen.example", "the case is in the address");
+    let later = Clock::fixed(wake + chrono::Duration::hours(2));
+    let (addr, server) = rig.serve(later.clone()).await;
+    let reply = format!(r#"{{"id": "in-1", "status": "replied", "to": "{to}"}}"#);
+    let (status, _, body) = post(addr, "/api/v1/receipts/smtp", &reply).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains(&id), "{body}");
+    let (status, _, body) = post(addr, "/api/v1/receipts/smtp", &reply).await;
+    assert_eq!((status, body.contains("duplicate")), (200, true), "{body}");
+
+    // An address without a case, a case relance does not know, a status other than replied.
+    let plain = r#"{"id": "in-2", "status": "replied", "to": "credit@lumen.example"}"#;
+    let (status, _, body) = post(addr, "/api/v1/receipts/smtp", plain).await;
+    assert_eq!(status, 422, "{body}");
+    let stranger = relance::channels::reply_address(&base, "acme/NOBODY").to_string();
+    let unknown = format!(r#"{{"id": "in-3", "status": "replied", "to": "{stranger}"}}"#);
+    let (status, _, body) = post(addr, "/api/v1/receipts/smtp", &unknown).await;
+    assert_eq!(status, 404, "{body}");
+    let bounce = format!(r#"{{"id": "in-4", "status": "bounced", "to": "{to}"}}"#);
+    let (status, _, body) = post(addr, "/api/v1/receipts/smtp", &bounce).await;
+    assert_eq!(status, 422, "{body}");
+    server.abort();
+
+    while rig.scheduler(later.clone()).run_once().await.unwrap() > 0 {}
+    let journal = rig.store.journal(&id).await.unwrap();
+    let replies = journal
+        .iter()
+        .filter(|e| e.kind == "event" && e.detail.contains("message.replied"))
+        .count();
+    assert_eq!(replies, 1, "applied once: {journal:#?}");
+}

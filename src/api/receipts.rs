@@ -49,6 +49,11 @@ pub struct Receipt {
     /// The provider's reason (a bounce code, an error text).
     #[serde(default)]
     pub reason: Option<String>,
+    /// The address an incoming reply was sent to: replies to relance's emails go to the
+    /// case's Reply-To sub-address (`credit+case-…@`), so with `status: replied` and no
+    /// `key`, it names the case.
+    #[serde(default)]
+    pub to: Option<String>,
     /// A letter's tracking number: the provider id the `post` adapter recorded, so it
     /// finds the message when neither `key` nor `provider_id` is given.
     #[serde(default)]
@@ -195,11 +200,15 @@ pub(super) async fn record_receipt(
 ) -> Result<(bool, String), Problem> {
     // A tracking number is the provider id the post adapter recorded.
     let provider_id = receipt.provider_id.clone().or(receipt.tracking.clone());
+    if receipt.key.is_none() && provider_id.is_none() && receipt.to.is_some() {
+        return record_reply(state, provider, receipt, header_id).await;
+    }
     if receipt.key.is_none() && provider_id.is_none() {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_receipt",
-            "give `key` (the idempotency key relance sent), `provider_id` or `tracking`",
+            "give `key` (the idempotency key relance sent), `provider_id`, `tracking`, or `to` \
+             for a reply",
         ));
     }
     if let Some(problem) = receipt.proof_problem() {
@@ -280,6 +289,78 @@ pub(super) async fn record_receipt(
         "delivery receipt"
     );
     Ok((new, target.instance_id))
+}
+
+/// A reply that came back to a case's Reply-To sub-address: `message.replied` for that
+/// case's instance.
+async fn record_reply(
+    state: &AppState,
+    provider: &str,
+    receipt: Receipt,
+    header_id: Option<String>,
+) -> Result<(bool, String), Problem> {
+    let invalid =
+        |detail: String| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_receipt", detail);
+    if receipt.status != ReceiptStatus::Replied {
+        return Err(invalid(
+            "`to` finds the case of a reply only: give `status: replied`, or the message's `key`"
+                .into(),
+        ));
+    }
+    let address = receipt.to.as_deref().unwrap_or_default();
+    let Some(case_id) = crate::channels::case_id_from_address(address) else {
+        return Err(invalid(
+            "`to` is not a reply address relance gave (no `+case-…` sub-address)".into(),
+        ));
+    };
+    // An instance has its case's id.
+    if state
+        .store
+        .instance_state(&case_id)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "message_not_found",
+            format!("the reply address names case `{case_id}`, which relance does not know"),
+        ));
+    }
+    let now = state.clock.now();
+    let at = receipt.at.unwrap_or(now);
+    let delivery = receipt
+        .id
+        .or(header_id)
+        .map(|id| format!("receipt/{provider}/{id}"))
+        .unwrap_or_else(|| format!("reply/{case_id}/{}", at.timestamp_millis()));
+    let event = Event {
+        id: Some(delivery.clone()),
+        kind: "message.replied".into(),
+        at,
+        fields: EventFields {
+            channel: Some(receipt.channel.unwrap_or_else(|| "email".into())),
+            status: Some("replied".into()),
+            reason: receipt.reason,
+            ..EventFields::default()
+        },
+    };
+    let payload = serde_json::to_string(&event).map_err(internal)?;
+    let new = state
+        .store
+        .record_event(
+            &NewEvent {
+                delivery_id: Some(delivery),
+                instance_id: case_id.clone(),
+                kind: event.kind.clone(),
+                payload,
+            },
+            now.timestamp_millis(),
+        )
+        .await
+        .map_err(internal)?;
+    tracing::info!(instance.id = %case_id, receipt.provider = provider, new, "reply received");
+    Ok((new, case_id))
 }
 
 #[cfg(test)]
