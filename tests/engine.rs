@@ -72,6 +72,7 @@ fn debtor(kind: DebtorKind, contacts: Contacts) -> Debtor {
         email: contacts.email.then(|| "compta@example.org".into()),
         mobile: contacts.mobile.then(|| "+33600000000".into()),
         phone: contacts.phone.then(|| "+33100000000".into()),
+        fax: None,
         address: contacts.address.then(|| Address {
             lines: vec!["1 rue des Lilas".into()],
             postcode: Some("69003".into()),

@@ -284,3 +284,20 @@ fn one_debtor_id_with_another_name_or_kind_is_an_error_naming_both_lines() {
         ]
     );
 }
+
+#[test]
+fn a_fax_column_gives_the_debtor_a_fax_number_and_a_bad_one_is_named() {
+    let text = "client_id,debtor_id,debtor_kind,debtor_name,debtor_fax,invoice_number,issued,due,amount,currency\n\
+                acme,D-9,company,Garage Lenoir,+33 4 72 00 00 99,F-9,2026-01-05,2026-02-04,100.00,EUR\n";
+    let rows = parse("fax.csv", text, Format::Csv).expect("valid");
+    let cases = to_cases(&rows, day("2026-03-20")).expect("consistent");
+    assert_eq!(cases[0].debtor.fax.as_deref(), Some("+33 4 72 00 00 99"));
+
+    let bad = text.replace("+33 4 72 00 00 99", "call me");
+    let errors = messages(parse("fax.csv", &bad, Format::Csv));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("fax.csv:2: column `debtor_fax`"),
+        "{errors:?}"
+    );
+}

@@ -762,3 +762,33 @@ async fn a_registered_notice_gets_its_tracking_number_and_its_proof_of_delivery_
     assert!(detail.contains("signed by J. Martin"), "{detail}");
     assert_eq!(delivered[0].channel.as_deref(), Some("registered_mail"));
 }
+
+#[test]
+fn the_debtors_fax_number_reaches_the_fax_message() {
+    let store = TemplateStore::load(Path::new("templates")).expect("the shipped templates load");
+    let today = NaiveDate::from_ymd_opt(2026, 3, 20).unwrap();
+    let mut inst = instance();
+    assert_eq!(message("fax", Channel::Fax, Vec::new()).to.fax, None);
+    inst.case.debtor.fax = Some("+33472000099".into());
+    let action = Action {
+        key: "acme/D-1001/v1/fax/1".into(),
+        at: Utc.with_ymd_and_hms(2026, 3, 20, 9, 0, 0).unwrap(),
+        step: "notice".into(),
+        kind: ActionKind::Send {
+            channel: Channel::Fax,
+            template: "fax".into(),
+            language: "fr".into(),
+            attach: Vec::new(),
+        },
+    };
+    let msg = render_message_with(
+        &store,
+        &brand(),
+        &inst,
+        &action,
+        today,
+        &RenderExtras::default(),
+    )
+    .unwrap();
+    assert_eq!(msg.to.fax.as_deref(), Some("+33472000099"));
+}

@@ -326,9 +326,7 @@ fn recipient(instance: &Instance, partner: Option<String>) -> Recipient {
         email: debtor.email.clone(),
         mobile: debtor.mobile.clone(),
         phone: debtor.phone.clone(),
-        // TODO: debtors have no fax number yet (neither the case files nor the import
-        // read one), so a fax can only go out when the dispatcher is given one.
-        fax: None,
+        fax: debtor.fax.clone(),
         address,
         partner,
     }

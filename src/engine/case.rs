@@ -79,6 +79,9 @@ pub struct Debtor {
     pub mobile: Option<String>,
     #[serde(default)]
     pub phone: Option<String>,
+    /// Fax number, for the `fax` channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fax: Option<String>,
     #[serde(default, alias = "postal_address")]
     pub address: Option<Address>,
     /// French company registration number.
@@ -231,6 +234,7 @@ mod tests {
                 email: None,
                 mobile: None,
                 phone: None,
+                fax: None,
                 address: None,
                 siren: None,
                 vat: None,

@@ -82,6 +82,8 @@ pub(super) fn build(inst: &Instance, event: Option<&Event>, now: DateTime<Utc>) 
     debtor.insert("email".into(), opt(&d.email));
     debtor.insert("mobile".into(), opt(&d.mobile));
     debtor.insert("phone".into(), opt(&d.phone));
+    debtor.insert("fax".into(), opt(&d.fax));
+    debtor.insert("has_fax".into(), d.fax.is_some().into());
     debtor.insert("has_email".into(), d.email.is_some().into());
     debtor.insert("has_mobile".into(), d.mobile.is_some().into());
     debtor.insert("has_address".into(), d.address.is_some().into());

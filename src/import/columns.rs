@@ -1,7 +1,7 @@
 //! The documented columns of an import file, and the suggestion for a misspelt one.
 
 /// Every column, in the documented order, with whether a row must give it.
-pub(crate) const COLUMNS: [(&str, bool); 23] = [
+pub(crate) const COLUMNS: [(&str, bool); 24] = [
     ("client_id", true),
     ("client_name", false),
     ("client_country", false),
@@ -14,6 +14,7 @@ pub(crate) const COLUMNS: [(&str, bool); 23] = [
     ("debtor_email", false),
     ("debtor_mobile", false),
     ("debtor_phone", false),
+    ("debtor_fax", false),
     ("address", false),
     ("postcode", false),
     ("city", false),

@@ -31,7 +31,7 @@ fn debtor_difference(a: &ImportRow, b: &ImportRow) -> Option<(&'static str, Stri
     }
     let same_country_given = a.debtor_country.is_some() == b.debtor_country.is_some();
     let lines = |r: &ImportRow| (!r.address_lines.is_empty()).then(|| r.address_lines.join(" | "));
-    let candidates: [(&'static str, Option<(String, String)>); 13] = [
+    let candidates: [(&'static str, Option<(String, String)>); 14] = [
         (
             "debtor_name",
             (a.debtor_name != b.debtor_name)
@@ -64,6 +64,7 @@ fn debtor_difference(a: &ImportRow, b: &ImportRow) -> Option<(&'static str, Stri
         ("debtor_email", both(&a.debtor_email, &b.debtor_email)),
         ("debtor_mobile", both(&a.debtor_mobile, &b.debtor_mobile)),
         ("debtor_phone", both(&a.debtor_phone, &b.debtor_phone)),
+        ("debtor_fax", both(&a.debtor_fax, &b.debtor_fax)),
         ("address", both(&lines(a), &lines(b))),
         ("postcode", both(&a.postcode, &b.postcode)),
         ("city", both(&a.city, &b.city)),
@@ -132,6 +133,7 @@ fn debtor(rows: &[&ImportRow]) -> Debtor {
         email: first(rows, |r| &r.debtor_email),
         mobile: first(rows, |r| &r.debtor_mobile),
         phone: first(rows, |r| &r.debtor_phone),
+        fax: first(rows, |r| &r.debtor_fax),
         address,
         siren: first(rows, |r| &r.siren),
         vat: first(rows, |r| &r.vat),

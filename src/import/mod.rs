@@ -41,6 +41,7 @@ pub struct ImportRow {
     pub debtor_email: Option<String>,
     pub debtor_mobile: Option<String>,
     pub debtor_phone: Option<String>,
+    pub debtor_fax: Option<String>,
     pub address_lines: Vec<String>,
     pub postcode: Option<String>,
     pub city: Option<String>,

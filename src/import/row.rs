@@ -267,6 +267,7 @@ pub(crate) fn check(file: &str, record: &Record) -> Result<ImportRow, Vec<RowErr
     let debtor_email = cells.email();
     let debtor_mobile = cells.phone("debtor_mobile");
     let debtor_phone = cells.phone("debtor_phone");
+    let debtor_fax = cells.phone("debtor_fax");
 
     let address_lines: Vec<String> = cells
         .optional("address")
@@ -406,6 +407,7 @@ pub(crate) fn check(file: &str, record: &Record) -> Result<ImportRow, Vec<RowErr
         debtor_email,
         debtor_mobile,
         debtor_phone,
+        debtor_fax,
         address_lines,
         postcode,
         city,

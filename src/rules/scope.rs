@@ -97,6 +97,8 @@ pub const DEBTOR_FIELDS: &[&str] = &[
     "email",
     "mobile",
     "phone",
+    "fax",
+    "has_fax",
     "has_email",
     "has_mobile",
     "has_address",

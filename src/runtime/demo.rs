@@ -115,6 +115,7 @@ pub fn portfolio(count: usize, today: NaiveDate) -> Vec<Case> {
             email: (rng.below(10) != 0).then(|| format!("{slug}@debtor.example")),
             mobile: (rng.below(3) != 0).then(|| format!("+336{:08}", rng.below(100_000_000))),
             phone: None,
+            fax: None,
             address: (rng.below(8) != 0).then(|| Address {
                 lines: vec![format!("{} rue de la Demo", 1 + rng.below(120))],
                 postcode: Some(format!("{:05}", 10_000 + rng.below(80_000))),

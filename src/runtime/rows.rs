@@ -92,6 +92,7 @@ pub fn import_batch(
                 ("email", &d.email),
                 ("mobile", &d.mobile),
                 ("phone", &d.phone),
+                ("fax", &d.fax),
             ] {
                 if let Some(v) = value {
                     b.contacts.push(ContactRow {

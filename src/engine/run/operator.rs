@@ -276,6 +276,7 @@ on:
                 email: Some("compta@example.org".into()),
                 mobile: None,
                 phone: None,
+                fax: None,
                 address: Some(crate::engine::Address {
                     lines: vec!["1 rue des Lilas".into()],
                     postcode: Some("69003".into()),
