@@ -285,6 +285,7 @@ fn a_long_body_breaks_onto_a_second_page_with_page_numbers() {
         subject: None,
         body,
         invoices: None,
+        logo: None,
     };
     let bytes = letter.to_pdf().unwrap();
     let text = pdftotext(&bytes, "long", &["-layout"]);
@@ -462,4 +463,51 @@ fn relance_render_runs_the_case_to_today_so_charges_are_in_the_amounts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("before the case opens"));
+}
+
+#[test]
+fn the_brands_logo_is_printed_top_right_of_the_letter() {
+    let logo = relance::templates::image::Image::load(Path::new("tests/support/logo.png")).unwrap();
+    let mut letter = Letter::from_rendered(
+        &brand(),
+        &render(
+            &instance("b2b-france", "case-fr-company.yaml"),
+            "formal_notice",
+            "fr",
+        ),
+    );
+    letter.logo = Some(logo);
+    let bytes = letter.to_pdf().unwrap();
+    if !have_pdftotext() {
+        return;
+    }
+    let dir = scratch("logo");
+    let file = dir.join("letter.pdf");
+    std::fs::write(&file, &bytes).unwrap();
+    let out = Command::new("pdfimages")
+        .arg("-list")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // page, num, type, width, height, color, comp, bpc …
+    let row: Vec<&str> = list
+        .lines()
+        .nth(2)
+        .unwrap_or_else(|| panic!("one image: {list}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..8],
+        ["1", "0", "image", "120", "40", "rgb", "3", "8"],
+        "{list}"
+    );
+    assert_eq!(list.lines().count(), 3, "only one image: {list}");
+    // The text is still all there.
+    assert!(pdftotext(&bytes, "logo-text", &[]).contains("mise en demeure"));
 }

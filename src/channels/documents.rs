@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{Document, Documents, Message};
 use crate::engine::Instance;
 use crate::scenario::Channel;
+use crate::templates::image::Image;
 use crate::templates::pdf::{InvoiceLine, InvoiceTable, Letter};
 use crate::templates::{Brand, DateStyle, Rendered, format_date};
 
@@ -105,7 +106,7 @@ pub fn letter(msg: &Message) -> Result<Vec<u8>, DocumentError> {
     }
     let brand = brand_of(msg);
     let data = data_of(msg);
-    let letter = if msg.channel == Channel::Fax {
+    let mut letter = if msg.channel == Channel::Fax {
         fax_sheet(&brand, msg)
     } else {
         let rendered = Rendered {
@@ -121,6 +122,7 @@ pub fn letter(msg: &Message) -> Result<Vec<u8>, DocumentError> {
         }
         letter
     };
+    letter.logo = logo_of(&brand);
     letter.to_pdf().map_err(|e| DocumentError::Pdf {
         name: "letter.pdf".into(),
         reason: e.to_string(),
@@ -164,6 +166,22 @@ pub(crate) fn brand_of(msg: &Message) -> Brand {
     serde_json::from_value(msg.payload["brand"].clone()).unwrap_or_default()
 }
 
+/// The brand's logo, when it names a local image file (a web address is for HTML only).
+/// One that cannot be read is left out with a warning: the letter still goes.
+pub(crate) fn logo_of(brand: &Brand) -> Option<Image> {
+    let path = brand.logo.trim();
+    if path.is_empty() || path.starts_with("http://") || path.starts_with("https://") {
+        return None;
+    }
+    match Image::load(std::path::Path::new(path)) {
+        Ok(image) => Some(image),
+        Err(err) => {
+            tracing::warn!(error = %err, "the brand's logo is left out of the PDF");
+            None
+        }
+    }
+}
+
 /// The document data the message carries, or none.
 fn data_of(msg: &Message) -> DocumentData {
     serde_json::from_value(msg.payload["documents"].clone()).unwrap_or_default()
@@ -202,6 +220,7 @@ fn fax_sheet(brand: &Brand, msg: &Message) -> Letter {
         subject: msg.subject.clone(),
         body,
         invoices: None,
+        logo: logo_of(brand),
     }
 }
 
@@ -257,8 +276,10 @@ fn table_document(
         "es" => format!("Referencia del expediente: {}", msg.case_id),
         _ => format!("Case reference: {}", msg.case_id),
     };
+    let brand = brand_of(msg);
     Letter {
-        brand: brand_of(msg),
+        logo: logo_of(&brand),
+        brand,
         recipient: recipient_lines(msg),
         place_date: dated(data, &lang),
         subject: Some(subject),

@@ -14,6 +14,7 @@ use crate::engine::{Action, ActionKind, shared};
 use crate::rules::Rules;
 use crate::scenario::{self, Channel};
 use crate::simulate;
+use crate::templates::image::Image;
 use crate::templates::pdf::{InvoiceLine, InvoiceTable, Letter};
 use crate::templates::{Brand, Rendered, TemplateStore};
 
@@ -170,6 +171,9 @@ pub fn render_cmd(args: &RenderArgs) -> anyhow::Result<i32> {
             body: message.body.clone(),
         };
         let mut letter = Letter::from_rendered(&brand, &rendered);
+        if !brand.logo.trim().is_empty() && !brand.logo.contains("://") {
+            letter.logo = Some(Image::load(Path::new(brand.logo.trim()))?);
+        }
         if letter.recipient.is_empty() {
             letter.recipient = std::iter::once(message.to.name.clone())
                 .chain(message.to.address.iter().cloned())

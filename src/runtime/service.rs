@@ -77,6 +77,18 @@ pub fn rate_table(config: &Config) -> Result<RateTable, RuntimeError> {
 }
 
 fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
+    // A logo the letters cannot carry is said now, not at the first letter.
+    for (id, client) in &config.clients {
+        let logo = client.brand.logo.trim();
+        if !logo.is_empty() && !logo.contains("://") {
+            crate::templates::image::Image::load(std::path::Path::new(logo)).map_err(|e| {
+                RuntimeError::Io {
+                    what: format!("clients.{id}.brand.logo"),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+        }
+    }
     if let Some(path) = &config.channels.tls_ca_file {
         crate::channels::trust_ca_file(path).map_err(|e| RuntimeError::Io {
             what: "channels".into(),

@@ -10,6 +10,7 @@ mod catalog;
 mod check;
 mod format;
 mod helpers;
+pub mod image;
 pub mod pdf;
 mod sample;
 mod source;

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::format::{DateStyle, FormatError, format_date, format_money};
+use super::image::{Image, ImageEncoding};
 use super::{Brand, Rendered};
 use chrono::NaiveDate;
 
@@ -88,6 +89,14 @@ enum Op {
         h: f32,
         width: f32,
     },
+    /// Image `index` of the document, its top-left corner at (`x`, `y`).
+    Image {
+        index: usize,
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+    },
 }
 
 /// A PDF document being drawn: A4 pages, coordinates in points from the top-left corner.
@@ -95,6 +104,7 @@ enum Op {
 pub struct Document {
     pages: Vec<Vec<Op>>,
     title: String,
+    images: Vec<Image>,
 }
 
 impl Document {
@@ -103,6 +113,7 @@ impl Document {
         Document {
             pages: vec![Vec::new()],
             title: title.to_owned(),
+            images: Vec::new(),
         }
     }
 
@@ -169,6 +180,19 @@ impl Document {
         self.push(Op::Rect { x, y, w, h, width });
     }
 
+    /// Draws `image` `w` × `h` points with its top-left corner at (`x`, `y`); the same
+    /// image drawn twice is stored once.
+    pub fn image(&mut self, image: &Image, x: f32, y: f32, w: f32, h: f32) {
+        let index = match self.images.iter().position(|i| i == image) {
+            Some(i) => i,
+            None => {
+                self.images.push(image.clone());
+                self.images.len() - 1
+            }
+        };
+        self.push(Op::Image { index, x, y, w, h });
+    }
+
     /// The finished file, with "n / N" at the foot of every page when `page_numbers`.
     pub fn to_bytes(&self, page_numbers: bool) -> Vec<u8> {
         let count = self.pages.len();
@@ -184,7 +208,16 @@ impl Document {
         };
 
         // 1 catalog, 2 page tree, 3 and 4 fonts, 5 information, then page and contents
-        // objects in pairs.
+        // objects in pairs, then the images.
+        let first_image = 6 + 2 * count;
+        let xobjects = if self.images.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = (0..self.images.len())
+                .map(|i| format!("/Im{i} {} 0 R", first_image + i))
+                .collect();
+            format!(" /XObject << {} >>", names.join(" "))
+        };
         object(&mut out, b"<< /Type /Catalog /Pages 2 0 R >>");
         let kids: Vec<String> = (0..count).map(|i| format!("{} 0 R", 6 + 2 * i)).collect();
         object(
@@ -235,13 +268,34 @@ impl Document {
             object(
                 &mut out,
                 format!(
-                    "<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {} 0 R >>",
+                    "<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 3 0 R /F2 4 0 R >>{xobjects} >> /Contents {} 0 R >>",
                     7 + 2 * i
                 )
                 .as_bytes(),
             );
             let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
             stream.extend_from_slice(&content);
+            stream.extend_from_slice(b"\nendstream");
+            object(&mut out, &stream);
+        }
+
+        for image in &self.images {
+            let filter = match image.encoding {
+                ImageEncoding::Jpeg => "/DCTDecode".to_owned(),
+                ImageEncoding::Png => format!(
+                    "/FlateDecode /DecodeParms << /Predictor 15 /Colors {} /BitsPerComponent 8 /Columns {} >>",
+                    image.colors, image.width
+                ),
+            };
+            let mut stream = format!(
+                "<< /Type /XObject /Subtype /Image /Width {} /Height {} /ColorSpace {} /BitsPerComponent 8 /Filter {filter} /Length {} >>\nstream\n",
+                image.width,
+                image.height,
+                image.color_space(),
+                image.data.len()
+            )
+            .into_bytes();
+            stream.extend_from_slice(&image.data);
             stream.extend_from_slice(b"\nendstream");
             object(&mut out, &stream);
         }
@@ -328,11 +382,21 @@ fn write_op(out: &mut Vec<u8>, op: &Op) {
             )
             .as_bytes(),
         ),
+        Op::Image { index, x, y, w, h } => out.extend_from_slice(
+            format!(
+                "q {} 0 0 {} {} {} cm /Im{index} Do Q\n",
+                num(*w),
+                num(*h),
+                num(*x),
+                num(PAGE_HEIGHT - y - h)
+            )
+            .as_bytes(),
+        ),
     }
 }
 
 // TODO: characters outside WinAnsi (Polish, Czech, Greek letters…) print as `?`: that needs
-// an embedded font, which this writer does not have. The brand's logo is not drawn either.
+// an embedded font, which this writer does not have.
 /// A PDF literal string in WinAnsi bytes, with `(`, `)` and `\` escaped and bytes outside
 /// printable ASCII written in octal.
 fn pdf_string(text: &str) -> Vec<u8> {
@@ -583,6 +647,8 @@ pub struct Letter {
     pub subject: Option<String>,
     pub body: String,
     pub invoices: Option<InvoiceTable>,
+    /// The brand's logo, drawn top right of the first page.
+    pub logo: Option<Image>,
 }
 
 /// Lines that open a letter's subject, in the shipped languages.
@@ -609,6 +675,7 @@ impl Letter {
             subject: rendered.subject.clone(),
             body: rendered.body.clone(),
             invoices: None,
+            logo: None,
         };
 
         let blocks = blocks(&rendered.body);
@@ -647,6 +714,9 @@ impl Letter {
         let mut doc = Document::new(&title);
 
         letterhead(&mut doc, &self.brand);
+        if let Some(logo) = &self.logo {
+            draw_logo(&mut doc, logo);
+        }
         address_block(&mut doc, &self.recipient);
 
         let mut flow = Flow {
@@ -738,6 +808,7 @@ pub fn invoice_copy(
         subject: Some(heading),
         body: String::new(),
         invoices: Some(table.clone()),
+        logo: None,
     }
     .to_pdf()
 }
@@ -817,6 +888,18 @@ fn rgb(css: &str) -> (f32, f32, f32) {
     } else {
         (0.0, 0.0, 0.0)
     }
+}
+
+/// Largest a logo is drawn, in millimetres: it sits top right, above the envelope window.
+const LOGO_MAX_WIDTH_MM: f32 = 60.0;
+const LOGO_MAX_HEIGHT_MM: f32 = 22.0;
+
+/// The logo at the top right corner, scaled to fit its box and keeping its proportions.
+fn draw_logo(doc: &mut Document, logo: &Image) {
+    let (w, h) = (logo.width as f32, logo.height as f32);
+    let scale = (LOGO_MAX_WIDTH_MM * MM / w).min(LOGO_MAX_HEIGHT_MM * MM / h);
+    let (w, h) = (w * scale, h * scale);
+    doc.image(logo, PAGE_WIDTH - MARGIN_RIGHT - w, 15.0 * MM, w, h);
 }
 
 /// The brand's name, address, contact and registration numbers, top left, narrow enough to
@@ -981,6 +1064,25 @@ fn invoice_table(flow: &mut Flow<'_>, table: &InvoiceTable) -> Result<(), PdfErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_is_stored_once_and_drawn_where_it_is_placed() {
+        let logo =
+            Image::parse(&super::super::image::tests::solid_png(40, 10, [200, 0, 0])).unwrap();
+        let mut doc = Document::new("logo");
+        doc.image(&logo, 100.0, 50.0, 80.0, 20.0);
+        doc.new_page();
+        doc.image(&logo, 100.0, 50.0, 80.0, 20.0);
+        let bytes = doc.to_bytes(false);
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(text.matches("/Subtype /Image").count(), 1, "{text}");
+        assert!(text.contains("/Width 40 /Height 10 /ColorSpace /DeviceRGB"));
+        assert!(text.contains("/Predictor 15 /Colors 3 /BitsPerComponent 8 /Columns 40"));
+        assert_eq!(text.matches("/XObject << /Im0 10 0 R >>").count(), 2);
+        // 80 × 20 points, its bottom-left corner 70 points below the top of the page.
+        let placed = format!("q 80 0 0 20 100 {} cm /Im0 Do Q", num(PAGE_HEIGHT - 70.0));
+        assert_eq!(text.matches(&placed).count(), 2, "{text}");
+    }
 
     #[test]
     fn accents_and_the_euro_sign_map_to_winansi_bytes() {
