@@ -201,13 +201,11 @@ pub(crate) mod tests {
     /// A PNG of `width` × `height` RGB pixels of one colour, compressed with stored
     /// (uncompressed) deflate blocks, so tests need no zlib.
     pub(crate) fn solid_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
-        let mut raw = Vec::new();
-        for _ in 0..height {
-            raw.push(0); // filter: none
-            for _ in 0..width {
-                raw.extend_from_slice(&rgb);
-            }
-        }
+        // Each row: filter byte 0 (none), then the pixels.
+        let row: Vec<u8> = std::iter::once(0)
+            .chain((0..width).flat_map(|_| rgb))
+            .collect();
+        let raw: Vec<u8> = (0..height).flat_map(|_| row.iter().copied()).collect();
         let mut zlib = vec![0x78, 0x01];
         let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
         for (i, block) in blocks.iter().enumerate() {
