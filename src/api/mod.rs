@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod receipts;
+pub mod v1;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/events", post(intake))
         .route("/api/v1/receipts/{provider}", post(receipts::receive))
+        .merge(v1::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -9,6 +9,7 @@
 //! not each row, is what a round trip through the driver costs.
 
 mod access;
+mod api;
 pub mod entity;
 mod receipts;
 mod rows;
@@ -26,6 +27,10 @@ use sea_orm::{
 };
 
 pub use access::{AuditRow, TokenRow};
+pub use api::{
+    ClientFilter, DisputeRecord, InstanceFilter, InstanceSummary, InvoiceRecord, LedgerWrite,
+    PaymentRecord, StateChange,
+};
 pub use receipts::ReceiptTarget;
 pub use rows::*;
 use sql::Sql;

@@ -1,0 +1,3 @@
+use utoipa_axum::router::OpenApiRouter;
+use crate::api::AppState;
+pub(super) fn routes() -> OpenApiRouter<AppState> { OpenApiRouter::new() }

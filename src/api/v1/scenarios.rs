@@ -1,0 +1,5 @@
+use utoipa_axum::router::OpenApiRouter;
+use crate::api::AppState;
+pub(super) fn routes() -> OpenApiRouter<AppState> { OpenApiRouter::new() }
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DiagnosticOut { pub file: String }
