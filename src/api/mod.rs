@@ -49,6 +49,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 }
 
 /// An error as `application/problem+json`, with a stable code.
+#[derive(Debug)]
 pub struct Problem {
     status: StatusCode,
     code: &'static str,

@@ -16,9 +16,7 @@ use crate::config::Config;
 use crate::engine::{Engine, EventFields};
 use crate::import::{Format as ImportFormat, parse as parse_import, to_cases};
 use crate::runtime::service::{load_scenarios, open_store, rate_table, serve};
-use crate::runtime::{
-    Clock, MigrationPlan, check_mapping, demo, import_batch, plan_migration,
-};
+use crate::runtime::{Clock, MigrationPlan, check_mapping, demo, import_batch, plan_migration};
 use crate::store::Store;
 
 #[derive(Args, Debug, Clone)]

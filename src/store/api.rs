@@ -243,7 +243,11 @@ impl Store {
     }
 
     /// Creates a debtor with its contacts; returns false when it exists.
-    pub async fn api_create_debtor(&self, debtor: &DebtorRow, contacts: &[ContactRow]) -> Result<bool> {
+    pub async fn api_create_debtor(
+        &self,
+        debtor: &DebtorRow,
+        contacts: &[ContactRow],
+    ) -> Result<bool> {
         let s = self.sql();
         let tx = self.connection().begin().await?;
         let done = tx
@@ -304,7 +308,11 @@ impl Store {
     }
 
     /// The cases of one debtor, newest first.
-    pub async fn api_cases_of_debtor(&self, client_id: &str, debtor_id: &str) -> Result<Vec<CaseRow>> {
+    pub async fn api_cases_of_debtor(
+        &self,
+        client_id: &str,
+        debtor_id: &str,
+    ) -> Result<Vec<CaseRow>> {
         let s = self.sql();
         let rows = self
             .connection()
@@ -393,14 +401,16 @@ impl Store {
                 vec![instance_id.into()],
             ))
             .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get_by_index(0)?))
-            .collect()
+        rows.iter().map(|r| Ok(r.try_get_by_index(0)?)).collect()
     }
 
     // --- ledger -----------------------------------------------------------
 
-    pub async fn api_invoice(&self, client_id: &str, number: &str) -> Result<Option<InvoiceRecord>> {
+    pub async fn api_invoice(
+        &self,
+        client_id: &str,
+        number: &str,
+    ) -> Result<Option<InvoiceRecord>> {
         let s = self.sql();
         let row = self
             .connection()
@@ -428,7 +438,12 @@ impl Store {
     }
 
     /// Payments of a case after id `after`.
-    pub async fn api_payments(&self, case_id: &str, after: i64, limit: u64) -> Result<Vec<PaymentRecord>> {
+    pub async fn api_payments(
+        &self,
+        case_id: &str,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<PaymentRecord>> {
         let s = self.sql();
         let rows = self
             .connection()
@@ -575,7 +590,11 @@ impl Store {
 
 const INSTANCE_COLUMNS: &str = "i.id, i.case_id, c.client_id, c.debtor_id, i.scenario, i.version, i.status, i.stage, i.next_wake, i.updated_at";
 
-async fn insert_contacts(tx: &impl ConnectionTrait, s: &Sql, contacts: &[ContactRow]) -> Result<()> {
+async fn insert_contacts(
+    tx: &impl ConnectionTrait,
+    s: &Sql,
+    contacts: &[ContactRow],
+) -> Result<()> {
     if contacts.is_empty() {
         return Ok(());
     }

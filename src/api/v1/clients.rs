@@ -72,7 +72,10 @@ fn client_out(row: ClientRow) -> ClientOut {
 /// Checks an id: 1 to 100 characters, no control character.
 pub(super) fn check_id(field: &str, id: &str) -> Result<(), Problem> {
     if id.is_empty() || id.chars().count() > 100 || id.chars().any(char::is_control) {
-        return Err(invalid(field, "give 1 to 100 characters, without control characters"));
+        return Err(invalid(
+            field,
+            "give 1 to 100 characters, without control characters",
+        ));
     }
     Ok(())
 }
@@ -121,7 +124,13 @@ async fn list_clients(
         .map_err(internal)?;
     let next = next_cursor(rows.last().map(|r| r.id.as_str()), rows.len(), limit);
     let items = rows.into_iter().map(client_out).collect();
-    Ok(reply(StatusCode::OK, &ClientList { items, next_cursor: next }))
+    Ok(reply(
+        StatusCode::OK,
+        &ClientList {
+            items,
+            next_cursor: next,
+        },
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients",
@@ -146,7 +155,13 @@ async fn create_client(
     check_id("id", &id)?;
     caller.reach(&id, "client")?;
     let country = check_client(&body)?;
-    if state.store.api_client(&id).await.map_err(internal)?.is_some() {
+    if state
+        .store
+        .api_client(&id)
+        .await
+        .map_err(internal)?
+        .is_some()
+    {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "client_exists",
@@ -164,7 +179,14 @@ async fn create_client(
         .api_put_client(&row, state.clock.now_ms())
         .await
         .map_err(internal)?;
-    audit(&state, &caller, "client.create", &format!("client:{id}"), "").await?;
+    audit(
+        &state,
+        &caller,
+        "client.create",
+        &format!("client:{id}"),
+        "",
+    )
+    .await?;
     Ok(reply(StatusCode::CREATED, &client_out(row)))
 }
 
@@ -233,7 +255,14 @@ async fn update_client(
         .api_put_client(&row, state.clock.now_ms())
         .await
         .map_err(internal)?;
-    audit(&state, &caller, "client.update", &format!("client:{client_id}"), "").await?;
+    audit(
+        &state,
+        &caller,
+        "client.update",
+        &format!("client:{client_id}"),
+        "",
+    )
+    .await?;
     Ok(reply(StatusCode::OK, &client_out(row)))
 }
 
@@ -408,7 +437,8 @@ fn check_debtor(client_id: &str, id: &str, body: &DebtorIn) -> Result<ImportRow,
         record.insert(k.into(), Value::String(v.into()));
     }
     let mut rows = check_records(vec![record], |_| String::new(), debtor_field)?;
-    rows.pop().ok_or_else(|| internal("a checked debtor vanished"))
+    rows.pop()
+        .ok_or_else(|| internal("a checked debtor vanished"))
 }
 
 /// The stored rows of a checked debtor.
@@ -484,10 +514,7 @@ fn engine_debtor(row: &ImportRow, old: &Debtor) -> Debtor {
 }
 
 /// A debtor with its contacts, as the API shows it.
-pub(super) async fn debtor_out(
-    state: &AppState,
-    row: DebtorRow,
-) -> Result<DebtorOut, Problem> {
+pub(super) async fn debtor_out(state: &AppState, row: DebtorRow) -> Result<DebtorOut, Problem> {
     let contacts = state
         .store
         .api_contacts(&row.client_id, &row.id)
@@ -562,7 +589,13 @@ async fn list_debtors(
         &ids.join(","),
     )
     .await?;
-    Ok(reply(StatusCode::OK, &DebtorList { items, next_cursor: next }))
+    Ok(reply(
+        StatusCode::OK,
+        &DebtorList {
+            items,
+            next_cursor: next,
+        },
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}/debtors", tag = "debtors",
@@ -611,7 +644,10 @@ async fn create_debtor(
         "",
     )
     .await?;
-    Ok(reply(StatusCode::CREATED, &debtor_out(&state, debtor).await?))
+    Ok(reply(
+        StatusCode::CREATED,
+        &debtor_out(&state, debtor).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/debtors/{debtor_id}", tag = "debtors",

@@ -21,8 +21,8 @@ use utoipa_axum::routes;
 
 use super::clients::check_records;
 use super::{
-    ApiJson, ApiPath, ApiQuery, PageQuery, audit, busy, invalid, next_cursor, not_found, reply,
-    scenarios_in_force,
+    ApiJson, ApiPath, ApiQuery, OptionalJson, PageQuery, audit, busy, invalid, next_cursor,
+    not_found, reply, scenarios_in_force,
 };
 use crate::api::auth::{Caller, Permission};
 use crate::api::{AppState, Intake, Problem, internal, record};
@@ -153,7 +153,10 @@ async fn invoice_record(
         .await
         .map_err(internal)?
     else {
-        return Err(invalid(&at("client_id"), format!("no client `{}`", item.client_id)));
+        return Err(invalid(
+            &at("client_id"),
+            format!("no client `{}`", item.client_id),
+        ));
     };
     let Some(debtor) = state
         .store
@@ -569,7 +572,10 @@ async fn get_invoice(
     let running = running_instance(&state, &stored.row.case_id)
         .await
         .unwrap_or(None);
-    Ok(reply(StatusCode::OK, &invoice_out(&InvoiceContext { stored, running })))
+    Ok(reply(
+        StatusCode::OK,
+        &invoice_out(&InvoiceContext { stored, running }),
+    ))
 }
 
 /// What may change on an invoice.
@@ -630,7 +636,10 @@ async fn update_invoice(
     {
         let paid: Decimal = inv.allocations.iter().map(|a| a.amount).sum();
         if amount < paid {
-            return Err(invalid("amount", format!("is below the {paid} already paid")));
+            return Err(invalid(
+                "amount",
+                format!("is below the {paid} already paid"),
+            ));
         }
         inv.due = due;
         inv.amount = amount;
@@ -682,7 +691,7 @@ async fn cancel_invoice(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath((client_id, number)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<Reason>,
+    OptionalJson(body): OptionalJson<Reason>,
 ) -> Result<Response, Problem> {
     caller.require(Permission::WriteLedger)?;
     let mut ctx = invoice_context(&state, &caller, &client_id, &number).await?;
@@ -787,7 +796,10 @@ async fn credit_note(
     };
     let open = inv.open();
     if amount > open {
-        return Err(invalid("amount", format!("is above the {open} open on the invoice")));
+        return Err(invalid(
+            "amount",
+            format!("is above the {open} open on the invoice"),
+        ));
     }
     inv.allocations.push(Allocation { date: on, amount });
     let fully = amount == open;
@@ -1017,7 +1029,13 @@ async fn list_payments(
             source: p.source,
         })
         .collect();
-    Ok(reply(StatusCode::OK, &PaymentList { items, next_cursor: next }))
+    Ok(reply(
+        StatusCode::OK,
+        &PaymentList {
+            items,
+            next_cursor: next,
+        },
+    ))
 }
 
 /// A dispute to open.
@@ -1053,7 +1071,7 @@ async fn open_dispute(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(case_id): ApiPath<String>,
-    ApiJson(body): ApiJson<DisputeIn>,
+    OptionalJson(body): OptionalJson<DisputeIn>,
 ) -> Result<Response, Problem> {
     let fields = EventFields {
         reason: body.reason,
@@ -1078,7 +1096,7 @@ async fn resolve_dispute(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(case_id): ApiPath<String>,
-    ApiJson(body): ApiJson<Reason>,
+    OptionalJson(body): OptionalJson<Reason>,
 ) -> Result<Response, Problem> {
     let fields = EventFields {
         reason: body.reason,
@@ -1203,7 +1221,10 @@ async fn agree_plan(
     let mut instalments = Vec::with_capacity(body.instalments.len());
     for (i, inst) in body.instalments.iter().enumerate() {
         let date = date(&format!("instalments[{i}].date"), &inst.date)?;
-        if instalments.last().is_some_and(|p: &Instalment| p.date >= date) {
+        if instalments
+            .last()
+            .is_some_and(|p: &Instalment| p.date >= date)
+        {
             return Err(invalid(
                 &format!("instalments[{i}].date"),
                 "must come after the instalment before it",

@@ -193,6 +193,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body whose fields are all optional: an empty body is the default.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Problem::new(e.status(), "invalid_body", e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_body(&bytes).map(OptionalJson)
+    }
+}
+
 /// Parses a JSON body; errors name the field path (`invoices[0].amount`).
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -260,7 +277,11 @@ pub fn invalid(field: &str, message: impl std::fmt::Display) -> Problem {
 }
 
 pub fn not_found(what: &str) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} here"))
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no {what} here"),
+    )
 }
 
 /// 409: an instance is being stepped right now.
@@ -283,7 +304,13 @@ pub async fn audit(
     // TODO: switch to `api::audit::audit` once the access branch is merged.
     state
         .store
-        .audit(&caller.actor(), action, subject, detail, state.clock.now_ms())
+        .audit(
+            &caller.actor(),
+            action,
+            subject,
+            detail,
+            state.clock.now_ms(),
+        )
         .await
         .map_err(internal)
 }
@@ -348,7 +375,11 @@ fn compile(name: &str, version: &str, yaml: &str) -> Result<Arc<Scenario>, Probl
     if let Some(s) = compiled().lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(s);
     }
-    let loaded = scenario::load(crate::engine::shared().rules, &format!("{name}@{version}"), yaml);
+    let loaded = scenario::load(
+        crate::engine::shared().rules,
+        &format!("{name}@{version}"),
+        yaml,
+    );
     let scenario = loaded
         .scenario
         .map(Arc::new)
@@ -437,7 +468,10 @@ mod tests {
     #[test]
     fn the_document_names_the_bearer_scheme() {
         let doc = serde_json::to_value(openapi()).unwrap();
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
         assert!(doc["paths"]["/api/v1/clients"]["get"].is_object());
     }
 }
