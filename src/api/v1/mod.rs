@@ -344,9 +344,12 @@ pub fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Compiled scenario versions by (name, version).
+type Compiled = Mutex<BTreeMap<(String, String), Arc<Scenario>>>;
+
 /// Stored scenario versions compiled once, shared by every request.
-fn compiled() -> &'static Mutex<BTreeMap<(String, String), Arc<Scenario>>> {
-    static CACHE: OnceLock<Mutex<BTreeMap<(String, String), Arc<Scenario>>>> = OnceLock::new();
+fn compiled() -> &'static Compiled {
+    static CACHE: OnceLock<Compiled> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
