@@ -36,26 +36,110 @@ fn endpoints(version: &str, scenario_text: &str) -> Vec<Endpoint> {
     };
     vec![
         e("GET", "/api/v1/clients", "", ReadCases, false),
-        e("POST", "/api/v1/clients", r#"{"id": "acme", "name": "Acme"}"#, ManageClients, true),
+        e(
+            "POST",
+            "/api/v1/clients",
+            r#"{"id": "acme", "name": "Acme"}"#,
+            ManageClients,
+            true,
+        ),
         e("GET", "/api/v1/clients/acme", "", ReadCases, true),
-        e("PUT", "/api/v1/clients/acme", r#"{"name": "Client acme", "country": "FR"}"#, ManageClients, true),
-        e("GET", "/api/v1/clients/acme/debtors", "", ReadPersonal, true),
-        e("POST", "/api/v1/clients/acme/debtors", &debtor.replacen('{', r#"{"id": "D-1", "#, 1), WriteLedger, true),
-        e("GET", "/api/v1/clients/acme/debtors/D-1", "", ReadPersonal, true),
-        e("PUT", "/api/v1/clients/acme/debtors/D-1", debtor, WriteLedger, true),
+        e(
+            "PUT",
+            "/api/v1/clients/acme",
+            r#"{"name": "Client acme", "country": "FR"}"#,
+            ManageClients,
+            true,
+        ),
+        e(
+            "GET",
+            "/api/v1/clients/acme/debtors",
+            "",
+            ReadPersonal,
+            true,
+        ),
+        e(
+            "POST",
+            "/api/v1/clients/acme/debtors",
+            &debtor.replacen('{', r#"{"id": "D-1", "#, 1),
+            WriteLedger,
+            true,
+        ),
+        e(
+            "GET",
+            "/api/v1/clients/acme/debtors/D-1",
+            "",
+            ReadPersonal,
+            true,
+        ),
+        e(
+            "PUT",
+            "/api/v1/clients/acme/debtors/D-1",
+            debtor,
+            WriteLedger,
+            true,
+        ),
         e("POST", "/api/v1/invoices", invoice, WriteLedger, true),
-        e("GET", "/api/v1/clients/acme/invoices/INV-1", "", ReadCases, true),
-        e("PUT", "/api/v1/clients/acme/invoices/INV-1", r#"{"due": "2026-11-21"}"#, WriteLedger, true),
-        e("POST", "/api/v1/clients/acme/invoices/INV-1/credit-notes", r#"{"amount": "1.00"}"#, WriteLedger, true),
-        e("POST", "/api/v1/clients/acme/invoices/INV-2/cancel", "", WriteLedger, true),
+        e(
+            "GET",
+            "/api/v1/clients/acme/invoices/INV-1",
+            "",
+            ReadCases,
+            true,
+        ),
+        e(
+            "PUT",
+            "/api/v1/clients/acme/invoices/INV-1",
+            r#"{"due": "2026-11-21"}"#,
+            WriteLedger,
+            true,
+        ),
+        e(
+            "POST",
+            "/api/v1/clients/acme/invoices/INV-1/credit-notes",
+            r#"{"amount": "1.00"}"#,
+            WriteLedger,
+            true,
+        ),
+        e(
+            "POST",
+            "/api/v1/clients/acme/invoices/INV-2/cancel",
+            "",
+            WriteLedger,
+            true,
+        ),
         e("GET", "/api/v1/cases", "", ReadCases, false),
         e("GET", &case, "", ReadCases, true),
-        e("POST", &format!("{case}/payments"), r#"{"amount": "1.00"}"#, WriteLedger, true),
+        e(
+            "POST",
+            &format!("{case}/payments"),
+            r#"{"amount": "1.00"}"#,
+            WriteLedger,
+            true,
+        ),
         e("GET", &format!("{case}/payments"), "", ReadCases, true),
-        e("POST", &format!("{case}/disputes"), r#"{"reason": "late delivery"}"#, WriteLedger, true),
-        e("POST", &format!("{case}/disputes/resolve"), "", WriteLedger, true),
+        e(
+            "POST",
+            &format!("{case}/disputes"),
+            r#"{"reason": "late delivery"}"#,
+            WriteLedger,
+            true,
+        ),
+        e(
+            "POST",
+            &format!("{case}/disputes/resolve"),
+            "",
+            WriteLedger,
+            true,
+        ),
         e("GET", &format!("{case}/disputes"), "", ReadCases, true),
-        e("POST", &format!("{case}/promises"), r#"{"date": "2026-12-20"}"#, WriteLedger, true),
+        e(
+            "POST",
+            &format!("{case}/promises"),
+            r#"{"date": "2026-12-20"}"#,
+            WriteLedger,
+            true,
+        ),
         e(
             "POST",
             &format!("{case}/plans"),
@@ -68,7 +152,13 @@ fn endpoints(version: &str, scenario_text: &str) -> Vec<Endpoint> {
         e("POST", &format!("{instance}/pause"), "", Operate, true),
         e("POST", &format!("{instance}/resume"), "", Operate, true),
         e("POST", &format!("{instance}/skip"), "", Operate, true),
-        e("POST", &format!("{instance}/close"), r#"{"outcome": "settled"}"#, Operate, true),
+        e(
+            "POST",
+            &format!("{instance}/close"),
+            r#"{"outcome": "settled"}"#,
+            Operate,
+            true,
+        ),
         e("POST", &format!("{instance}/retry"), "", Operate, true),
         e(
             "POST",
@@ -78,7 +168,13 @@ fn endpoints(version: &str, scenario_text: &str) -> Vec<Endpoint> {
             true,
         ),
         e("GET", "/api/v1/scenarios", "", ReadScenarios, false),
-        e("POST", "/api/v1/scenarios", scenario_text, WriteScenarios, false),
+        e(
+            "POST",
+            "/api/v1/scenarios",
+            scenario_text,
+            WriteScenarios,
+            false,
+        ),
         e(
             "GET",
             &format!("/api/v1/scenarios/b2b-france/versions/{version}"),
@@ -135,7 +231,10 @@ async fn every_endpoint_answers_every_role_as_the_permission_table_says() {
     for e in &table {
         let r = api.call(e.method, &e.path, None, &e.body).await;
         if r.status != 401 {
-            wrong.push(format!("{} {} without a token: {}", e.method, e.path, r.status));
+            wrong.push(format!(
+                "{} {} without a token: {}",
+                e.method, e.path, r.status
+            ));
         }
     }
     for role in ROLES {
@@ -153,7 +252,12 @@ async fn every_endpoint_answers_every_role_as_the_permission_table_says() {
             }
         }
     }
-    assert!(wrong.is_empty(), "{} wrong answer(s):\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answer(s):\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -174,7 +278,10 @@ async fn lists_show_another_clients_token_nothing_of_acme() {
             r.text
         );
         let r = api.call("GET", path, Some(&own), "").await;
-        assert!(!r.json["items"].as_array().unwrap().is_empty(), "{path} shows acme its own");
+        assert!(
+            !r.json["items"].as_array().unwrap().is_empty(),
+            "{path} shows acme its own"
+        );
     }
     let r = api
         .call("GET", "/api/v1/cases?client_id=acme", Some(&other), "")
