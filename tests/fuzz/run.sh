@@ -72,14 +72,16 @@ if [[ -n "${FUZZ_SEED:-}" ]]; then
     seed_args=(--seed "$FUZZ_SEED")
 fi
 status=0
-timeout "${FUZZ_TIMEOUT:-270}" schemathesis run "$base/api/v1/openapi.json" \
+# Run from the scratch folder: schemathesis keeps its example database in
+# the working folder.
+(cd "$work" && timeout "${FUZZ_TIMEOUT:-270}" schemathesis run "$base/api/v1/openapi.json" \
     --checks not_a_server_error \
     --max-examples "${FUZZ_MAX_EXAMPLES:-50}" \
     --header "Authorization: Bearer $token" \
     --request-timeout 10 \
     --workers 1 \
     --suppress-health-check filter_too_much \
-    "${seed_args[@]}" || status=$?
+    "${seed_args[@]}") || status=$?
 
 if grep -E 'panicked|ERROR' "$work/serve.log" >/dev/null; then
     echo "fuzz: the server logged errors:" >&2
