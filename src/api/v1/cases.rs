@@ -215,7 +215,7 @@ async fn instance_state(state: &AppState, id: &str) -> Result<Option<Instance>, 
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{case_id}", tag = "cases",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`")),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = CaseDetail),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -355,7 +355,7 @@ async fn reach_instance(
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{instance_id}", tag = "instances",
-    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`")),
+    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = InstanceDetail),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -435,7 +435,7 @@ async fn operator_event(
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/pause", tag = "operator",
-    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`")),
+    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = Reason,
     responses(
         (status = 202, body = super::ledger::Accepted),
@@ -460,7 +460,7 @@ async fn pause(
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/resume", tag = "operator",
-    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`")),
+    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = Reason,
     responses(
         (status = 202, body = super::ledger::Accepted),
@@ -485,7 +485,7 @@ async fn resume(
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/skip", tag = "operator",
-    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`")),
+    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = Reason,
     responses(
         (status = 202, body = super::ledger::Accepted),
@@ -523,7 +523,7 @@ pub struct CloseIn {
 pub const CLOSE_OUTCOMES: [&str; 4] = ["paid", "settled", "written_off", "cancelled"];
 
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/close", tag = "operator",
-    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`")),
+    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = CloseIn,
     responses(
         (status = 202, body = super::ledger::Accepted),
@@ -567,7 +567,7 @@ pub struct Retried {
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/retry", tag = "operator",
-    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`")),
+    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = Retried),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -629,7 +629,7 @@ pub struct Migrated {
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/migrate", tag = "operator",
-    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`")),
+    params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = MigrateIn,
     responses(
         (status = 200, body = Migrated),

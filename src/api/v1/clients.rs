@@ -191,7 +191,7 @@ async fn create_client(
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}", tag = "clients",
-    params(("client_id" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont")),
     responses(
         (status = 200, body = ClientOut),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -215,7 +215,7 @@ async fn get_client(
 }
 
 #[utoipa::path(put, path = "/api/v1/clients/{client_id}", tag = "clients",
-    params(("client_id" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont")),
     request_body = ClientIn,
     responses(
         (status = 200, body = ClientOut),
@@ -553,7 +553,7 @@ async fn reach_client(state: &AppState, caller: &Caller, client_id: &str) -> Res
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/debtors", tag = "debtors",
-    params(("client_id" = String, Path), PageQuery),
+    params(("client_id" = String, Path, example = "atelier-dupont"), PageQuery),
     responses(
         (status = 200, body = DebtorList),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -599,7 +599,7 @@ async fn list_debtors(
 }
 
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}/debtors", tag = "debtors",
-    params(("client_id" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont")),
     request_body = DebtorIn,
     responses(
         (status = 201, body = DebtorOut),
@@ -651,7 +651,7 @@ async fn create_debtor(
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/debtors/{debtor_id}", tag = "debtors",
-    params(("client_id" = String, Path), ("debtor_id" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont"), ("debtor_id" = String, Path, example = "D0001")),
     responses(
         (status = 200, body = DebtorOut),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -684,7 +684,7 @@ async fn get_debtor(
 }
 
 #[utoipa::path(put, path = "/api/v1/clients/{client_id}/debtors/{debtor_id}", tag = "debtors",
-    params(("client_id" = String, Path), ("debtor_id" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont"), ("debtor_id" = String, Path, example = "D0001")),
     request_body = DebtorIn,
     responses(
         (status = 200, body = DebtorOut),

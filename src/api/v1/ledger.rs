@@ -548,7 +548,7 @@ async fn write_invoice_change(
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/invoices/{number}", tag = "invoices",
-    params(("client_id" = String, Path), ("number" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont"), ("number" = String, Path, example = "F-00001-0")),
     responses(
         (status = 200, body = InvoiceOut),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -589,7 +589,7 @@ pub struct InvoiceChange {
 }
 
 #[utoipa::path(put, path = "/api/v1/clients/{client_id}/invoices/{number}", tag = "invoices",
-    params(("client_id" = String, Path), ("number" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont"), ("number" = String, Path, example = "F-00001-0")),
     request_body = InvoiceChange,
     responses(
         (status = 200, body = InvoiceOut),
@@ -677,7 +677,7 @@ pub struct Reason {
 }
 
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}/invoices/{number}/cancel", tag = "invoices",
-    params(("client_id" = String, Path), ("number" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont"), ("number" = String, Path, example = "F-00001-0")),
     request_body = Reason,
     responses(
         (status = 200, body = InvoiceOut),
@@ -747,7 +747,7 @@ pub struct CreditNote {
 }
 
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}/invoices/{number}/credit-notes", tag = "invoices",
-    params(("client_id" = String, Path), ("number" = String, Path)),
+    params(("client_id" = String, Path, example = "atelier-dupont"), ("number" = String, Path, example = "F-00001-0")),
     request_body = CreditNote,
     responses(
         (status = 201, body = InvoiceOut),
@@ -961,7 +961,7 @@ pub struct PaymentList {
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{case_id}/payments", tag = "payments",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`")),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = PaymentIn,
     responses(
         (status = 202, body = Accepted),
@@ -994,7 +994,7 @@ async fn record_payment(
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{case_id}/payments", tag = "payments",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`"), PageQuery),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001"), PageQuery),
     responses(
         (status = 200, body = PaymentList),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -1057,7 +1057,7 @@ pub struct DisputeOut {
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{case_id}/disputes", tag = "disputes",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`")),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = DisputeIn,
     responses(
         (status = 202, body = Accepted),
@@ -1082,7 +1082,7 @@ async fn open_dispute(
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{case_id}/disputes/resolve", tag = "disputes",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`")),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = Reason,
     responses(
         (status = 202, body = Accepted),
@@ -1106,7 +1106,7 @@ async fn resolve_dispute(
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{case_id}/disputes", tag = "disputes",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`")),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = Vec<DisputeOut>),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -1145,7 +1145,7 @@ pub struct PromiseIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{case_id}/promises", tag = "promises",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`")),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = PromiseIn,
     responses(
         (status = 202, body = Accepted),
@@ -1195,7 +1195,7 @@ pub struct PlanIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{case_id}/plans", tag = "promises",
-    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`")),
+    params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     request_body = PlanIn,
     responses(
         (status = 202, body = Accepted),
