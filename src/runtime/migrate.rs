@@ -131,3 +131,94 @@ pub fn plan_migration(
     }
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::engine::{Case, Client, Debtor, DebtorKind, Invoice, shared};
+    use crate::money::Currency;
+
+    fn scenario(first_step: &str) -> Scenario {
+        let text = format!(
+            "scenario: plan\nstages:\n  - id: reminders\n    steps:\n      - id: {first_step}\n        at: due + 10d\n        send: {{ channel: email, template: reminder_email }}\n      - id: last\n        after: 7d\n        send: {{ channel: email, template: reminder_email }}\n"
+        );
+        let loaded = crate::scenario::load(shared().rules, "plan.yaml", &text);
+        loaded.scenario.expect("the test scenario loads")
+    }
+
+    fn case() -> Case {
+        Case {
+            id: "acme/D-1".into(),
+            client: Client {
+                id: "acme".into(),
+                name: "Acme".into(),
+                country: Some("FR".into()),
+            },
+            debtor: Debtor {
+                id: "D-1".into(),
+                kind: DebtorKind::Company,
+                name: "D".into(),
+                country: Some("FR".into()),
+                language: "fr".into(),
+                timezone: chrono_tz::Europe::Paris,
+                email: Some("d@example.com".into()),
+                mobile: None,
+                phone: None,
+                address: None,
+                siren: None,
+                vat: None,
+                risk: None,
+                risk_score: None,
+                credit_limit: None,
+                watch: false,
+            },
+            invoices: vec![Invoice {
+                number: "INV-1".into(),
+                issued: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+                due: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                amount: Decimal::new(10_000, 2),
+                currency: Currency::EUR,
+                allocations: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_instance_moves_only_when_the_mapping_covers_its_step() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let old = scenario("first");
+        let new = scenario("gentle_first");
+        assert_ne!(old.version, new.version);
+        let started = shared().start(&old, case(), now).unwrap();
+        let state = serde_json::to_string(&started.instance).unwrap();
+        let instances = vec![("acme/D-1".to_string(), old.version.clone(), state)];
+        let versions = BTreeMap::from([(old.version.clone(), Arc::new(old.clone()))]);
+
+        let plan = plan_migration(&new, &versions, &BTreeMap::new(), &instances, now).unwrap();
+        assert!(plan.rows.is_empty());
+        assert_eq!(plan.unmapped, ["acme/D-1 (on step `first`)"]);
+
+        let mapping = BTreeMap::from([("first".to_string(), "gentle_first".to_string())]);
+        let plan = plan_migration(&new, &versions, &mapping, &instances, now).unwrap();
+        assert_eq!(plan.rows.len(), 1);
+        assert_eq!(plan.rows[0].version, new.version);
+        assert_eq!(plan.rows[0].stage.as_deref(), Some("reminders"));
+        let moved: Instance = serde_json::from_str(&plan.rows[0].state).unwrap();
+        assert_eq!(
+            moved.position.map(|p| new.step(p).id.clone()).as_deref(),
+            Some("gentle_first")
+        );
+        assert!(plan.journal[0].detail.starts_with("migrated from version"));
+    }
+
+    #[test]
+    fn a_mapping_to_a_step_the_target_lacks_is_refused() {
+        let target = scenario("first");
+        let mapping = BTreeMap::from([("first".to_string(), "nowhere".to_string())]);
+        let err = check_mapping(&target, &mapping).unwrap_err();
+        assert!(err.to_string().contains("no step `nowhere`"), "{err}");
+    }
+}
