@@ -777,3 +777,57 @@ async fn operator_actions_are_recorded_as_operator_events_for_the_instance() {
     let r = api.admin("POST", &format!("{path}/pause"), "").await;
     assert_eq!(r.status, 409, "an ended instance takes no more actions");
 }
+
+#[tokio::test]
+async fn the_resources_work_on_postgresql_too() {
+    let Some(api) = Api::start_postgres("api_pg").await else {
+        return;
+    };
+    api.seed().await;
+    api.seed_invoice("acme", "D-1", "INV-2", "300.00").await;
+    api.seed_debtor("acme", "D-2").await;
+    api.seed_invoice("acme", "D-2", "INV-3", "50.00").await;
+    let case_path = format!("/api/v1/cases/{}", seg("acme/D-1"));
+
+    let r = api
+        .admin("POST", &format!("{case_path}/payments"), r#"{"amount": "100.00"}"#)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    api.step().await;
+    let case = api.admin("GET", &case_path, "").await;
+    assert_eq!(case.json["balance"], "1400.00", "{}", case.text);
+    let payments = api.admin("GET", &format!("{case_path}/payments"), "").await;
+    assert_eq!(payments.json["items"].as_array().unwrap().len(), 1);
+
+    let page = api.admin("GET", "/api/v1/instances?limit=1", "").await;
+    assert_eq!(ids(&page.json), ["acme/D-1"]);
+    let cursor = page.json["next_cursor"].as_str().unwrap();
+    let next = api
+        .admin("GET", &format!("/api/v1/instances?limit=1&cursor={cursor}"), "")
+        .await;
+    assert_eq!(ids(&next.json), ["acme/D-2"]);
+
+    let r = api
+        .admin(
+            "PUT",
+            "/api/v1/clients/acme/debtors/D-2",
+            r#"{"kind": "company", "name": "Renamed SAS", "country": "FR"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api
+        .admin(
+            "POST",
+            "/api/v1/clients/acme/invoices/INV-2/credit-notes",
+            r#"{"amount": "30.00"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api
+        .admin("POST", &format!("/api/v1/instances/{}/retry", seg("acme/D-1")), "")
+        .await;
+    assert_eq!(r.status, 200);
+    let other = api.token(relance::api::auth::Role::Admin, &["globex"]).await;
+    let r = api.call("GET", "/api/v1/cases", Some(&other), "").await;
+    assert_eq!(ids(&r.json), Vec::<String>::new());
+}

@@ -59,6 +59,16 @@ impl Api {
     /// A fresh database with the shipped scenarios, served on 127.0.0.1.
     pub async fn start(name: &str) -> Api {
         let (store, _) = support::sqlite_store(name).await;
+        Api::on(store).await
+    }
+
+    /// The same on a fresh PostgreSQL database, when a server is there.
+    pub async fn start_postgres(name: &str) -> Option<Api> {
+        let store = support::postgres_store(name).await?;
+        Some(Api::on(store).await)
+    }
+
+    async fn on(store: Store) -> Api {
         let templates = Arc::new(TemplateStore::load(&root().join("templates")).unwrap());
         let lookup = Templates(templates);
         let scenarios = ScenarioSet::load(&root().join("scenarios"), Some(&lookup), &store, 0)
