@@ -790,7 +790,11 @@ async fn the_resources_work_on_postgresql_too() {
     let case_path = format!("/api/v1/cases/{}", seg("acme/D-1"));
 
     let r = api
-        .admin("POST", &format!("{case_path}/payments"), r#"{"amount": "100.00"}"#)
+        .admin(
+            "POST",
+            &format!("{case_path}/payments"),
+            r#"{"amount": "100.00"}"#,
+        )
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
     api.step().await;
@@ -803,7 +807,11 @@ async fn the_resources_work_on_postgresql_too() {
     assert_eq!(ids(&page.json), ["acme/D-1"]);
     let cursor = page.json["next_cursor"].as_str().unwrap();
     let next = api
-        .admin("GET", &format!("/api/v1/instances?limit=1&cursor={cursor}"), "")
+        .admin(
+            "GET",
+            &format!("/api/v1/instances?limit=1&cursor={cursor}"),
+            "",
+        )
         .await;
     assert_eq!(ids(&next.json), ["acme/D-2"]);
 
@@ -824,10 +832,16 @@ async fn the_resources_work_on_postgresql_too() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = api
-        .admin("POST", &format!("/api/v1/instances/{}/retry", seg("acme/D-1")), "")
+        .admin(
+            "POST",
+            &format!("/api/v1/instances/{}/retry", seg("acme/D-1")),
+            "",
+        )
         .await;
     assert_eq!(r.status, 200);
-    let other = api.token(relance::api::auth::Role::Admin, &["globex"]).await;
+    let other = api
+        .token(relance::api::auth::Role::Admin, &["globex"])
+        .await;
     let r = api.call("GET", "/api/v1/cases", Some(&other), "").await;
     assert_eq!(ids(&r.json), Vec::<String>::new());
 }

@@ -171,6 +171,7 @@ pub struct CaseQuery {
     responses(
         (status = 200, body = CaseList),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
 /// The cases the token reaches, by id.
@@ -218,6 +219,7 @@ async fn instance_state(state: &AppState, id: &str) -> Result<Option<Instance>, 
     params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = CaseDetail),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -302,6 +304,7 @@ pub struct InstanceQuery {
     responses(
         (status = 200, body = InstanceList),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
 /// Instances, filtered by status, client, scenario and stage, by id.
@@ -358,6 +361,7 @@ async fn reach_instance(
     params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = InstanceDetail),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -440,6 +444,7 @@ async fn operator_event(
     responses(
         (status = 202, body = super::ledger::Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -465,6 +470,7 @@ async fn pause(
     responses(
         (status = 202, body = super::ledger::Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -490,6 +496,7 @@ async fn resume(
     responses(
         (status = 202, body = super::ledger::Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -528,6 +535,7 @@ pub const CLOSE_OUTCOMES: [&str; 4] = ["paid", "settled", "written_off", "cancel
     responses(
         (status = 202, body = super::ledger::Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -570,6 +578,7 @@ pub struct Retried {
     params(("instance_id" = String, Path, description = "an instance id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = Retried),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -634,6 +643,7 @@ pub struct Migrated {
     responses(
         (status = 200, body = Migrated),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),

@@ -138,6 +138,7 @@ async fn list_clients(
     responses(
         (status = 201, body = ClientOut),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 422, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -194,6 +195,7 @@ async fn create_client(
     params(("client_id" = String, Path, example = "atelier-dupont")),
     responses(
         (status = 200, body = ClientOut),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -220,6 +222,7 @@ async fn get_client(
     responses(
         (status = 200, body = ClientOut),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 422, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -557,6 +560,7 @@ async fn reach_client(state: &AppState, caller: &Caller, client_id: &str) -> Res
     responses(
         (status = 200, body = DebtorList),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -604,6 +608,7 @@ async fn list_debtors(
     responses(
         (status = 201, body = DebtorOut),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -654,6 +659,7 @@ async fn create_debtor(
     params(("client_id" = String, Path, example = "atelier-dupont"), ("debtor_id" = String, Path, example = "D0001")),
     responses(
         (status = 200, body = DebtorOut),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -689,6 +695,7 @@ async fn get_debtor(
     responses(
         (status = 200, body = DebtorOut),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),

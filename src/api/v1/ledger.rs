@@ -270,6 +270,7 @@ async fn running_instance(
     responses(
         (status = 201, body = InvoicesCreated),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -551,6 +552,7 @@ async fn write_invoice_change(
     params(("client_id" = String, Path, example = "atelier-dupont"), ("number" = String, Path, example = "F-00001-0")),
     responses(
         (status = 200, body = InvoiceOut),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -594,6 +596,7 @@ pub struct InvoiceChange {
     responses(
         (status = 200, body = InvoiceOut),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -682,6 +685,7 @@ pub struct Reason {
     responses(
         (status = 200, body = InvoiceOut),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -752,6 +756,7 @@ pub struct CreditNote {
     responses(
         (status = 201, body = InvoiceOut),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -966,6 +971,7 @@ pub struct PaymentList {
     responses(
         (status = 202, body = Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -998,6 +1004,7 @@ async fn record_payment(
     responses(
         (status = 200, body = PaymentList),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -1062,6 +1069,7 @@ pub struct DisputeOut {
     responses(
         (status = 202, body = Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -1087,6 +1095,7 @@ async fn open_dispute(
     responses(
         (status = 202, body = Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -1109,6 +1118,7 @@ async fn resolve_dispute(
     params(("case_id" = String, Path, description = "a case id; its `/` written `%2F`", example = "atelier-dupont/D0001")),
     responses(
         (status = 200, body = Vec<DisputeOut>),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -1150,6 +1160,7 @@ pub struct PromiseIn {
     responses(
         (status = 202, body = Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),
@@ -1200,6 +1211,7 @@ pub struct PlanIn {
     responses(
         (status = 202, body = Accepted),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 409, body = super::ProblemBody, content_type = "application/problem+json"),

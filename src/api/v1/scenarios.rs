@@ -122,6 +122,7 @@ fn diagnostic_out(d: &scenario::Diagnostic) -> DiagnosticOut {
         (status = 201, body = Uploaded),
         (status = 200, body = Uploaded, description = "this version was stored already"),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 422, body = super::ProblemBody, content_type = "application/problem+json",
             description = "the checker found errors; `errors` lists every diagnostic"),
@@ -194,6 +195,7 @@ async fn upload_scenario(
     responses(
         (status = 200, body = Vec<ScenarioVersionOut>),
         (status = 400, body = super::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
 /// Every stored scenario version, by name then age.
@@ -223,6 +225,7 @@ async fn list_scenarios(
     params(("name" = String, Path), ("version" = String, Path)),
     responses(
         (status = 200, body = ScenarioText),
+        (status = 401, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 403, body = super::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = super::ProblemBody, content_type = "application/problem+json"),
     ))]
