@@ -115,7 +115,7 @@ async fn a_client_is_created_read_listed_and_updated_and_each_change_is_audited(
         )
         .await;
     assert_eq!(again.status, 409);
-    assert_eq!(again.json["title"], "client_exists");
+    assert_eq!(again.json["title"], "already_exists");
 
     let bad = api
         .admin(

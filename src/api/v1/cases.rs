@@ -431,7 +431,7 @@ async fn operator_event(
     if inst.status == "ended" {
         return Err(Problem::new(
             StatusCode::CONFLICT,
-            "instance_ended",
+            "case_ended",
             format!("instance {id} has ended"),
         ));
     }
@@ -662,7 +662,7 @@ async fn migrate(
     if inst.status == "ended" {
         return Err(Problem::new(
             StatusCode::CONFLICT,
-            "instance_ended",
+            "case_ended",
             format!("instance {id} has ended"),
         ));
     }

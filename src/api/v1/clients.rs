@@ -165,7 +165,7 @@ async fn create_client(
     {
         return Err(Problem::new(
             StatusCode::CONFLICT,
-            "client_exists",
+            "already_exists",
             format!("client `{id}` exists; change it with PUT /api/v1/clients/{{client_id}}"),
         ));
     }
@@ -637,7 +637,7 @@ async fn create_debtor(
     {
         return Err(Problem::new(
             StatusCode::CONFLICT,
-            "debtor_exists",
+            "already_exists",
             format!("debtor `{id}` exists; replace it with PUT"),
         ));
     }

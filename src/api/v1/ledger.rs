@@ -321,7 +321,7 @@ async fn create_invoices(
                 Some(_) => {
                     return Err(Problem::new(
                         StatusCode::CONFLICT,
-                        "invoice_exists",
+                        "already_exists",
                         format!(
                             "invoices[{index}].number: invoice `{}` exists with other values; change it with PUT",
                             invoice.number

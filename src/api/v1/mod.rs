@@ -88,17 +88,27 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().1
 }
 
-/// The `/api/v1` resources, with `GET /api/v1/openapi.json`.
-pub fn router() -> Router<AppState> {
-    let (router, doc) = api();
-    let doc = Arc::new(doc);
-    router.route(
+/// The resources of `/api/v1`: every route here needs a token.
+pub fn resources() -> Router<AppState> {
+    api().0
+}
+
+/// `GET /api/v1/openapi.json`, the document of [`resources`]; it needs no
+/// token, so that tools can read it before they have one.
+pub fn document() -> Router<AppState> {
+    let doc = Arc::new(openapi());
+    Router::new().route(
         "/api/v1/openapi.json",
         axum::routing::get(move || {
             let doc = doc.clone();
             async move { Json(doc.as_ref().clone()) }
         }),
     )
+}
+
+/// The resources with their document.
+pub fn router() -> Router<AppState> {
+    resources().merge(document())
 }
 
 /// An error as served: `application/problem+json`.
@@ -133,7 +143,7 @@ impl PageQuery {
             None => Ok(DEFAULT_PAGE),
             Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
             Some(n) => Err(bad_request(
-                "invalid_query",
+                "invalid_page",
                 format!("limit: {n} is out of range; give 1 to {MAX_PAGE}"),
             )),
         }
@@ -150,7 +160,7 @@ impl PageQuery {
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| {
                 bad_request(
-                    "invalid_query",
+                    "invalid_page",
                     "cursor: not a cursor this API gave; pass `next_cursor` as it came",
                 )
             })
@@ -164,7 +174,7 @@ impl PageQuery {
         }
         after.parse().map_err(|_| {
             bad_request(
-                "invalid_query",
+                "invalid_page",
                 "cursor: not a cursor of this list; pass `next_cursor` as it came",
             )
         })
@@ -188,7 +198,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| Problem::new(e.status(), "invalid_body", e.body_text()))?;
+            .map_err(body_rejection)?;
         parse_body(&bytes).map(ApiJson)
     }
 }
@@ -202,11 +212,38 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| Problem::new(e.status(), "invalid_body", e.body_text()))?;
+            .map_err(body_rejection)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
         parse_body(&bytes).map(OptionalJson)
+    }
+}
+
+/// A body as bytes, or a problem when it cannot be read.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_rejection)
+    }
+}
+
+/// A body that could not be read: too large, or cut short.
+fn body_rejection(e: axum::extract::rejection::BytesRejection) -> Problem {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            e.body_text(),
+        )
+    } else {
+        bad_request("invalid_json", e.body_text())
     }
 }
 
@@ -245,7 +282,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| bad_request("invalid_query", e.body_text()))
+            .map_err(|e| bad_request("invalid_page", e.body_text()))
     }
 }
 
@@ -259,7 +296,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(p)| ApiPath(p))
-            .map_err(|e| bad_request("invalid_path", e.body_text()))
+            .map_err(|e| {
+                // A path that does not even decode names no resource.
+                Problem::new(StatusCode::NOT_FOUND, "not_found", e.body_text())
+            })
     }
 }
 

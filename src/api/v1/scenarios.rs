@@ -9,7 +9,6 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -18,7 +17,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiPath, ApiQuery, audit, bad_request, diagnostics_problem, not_found, reply, time};
+use super::{
+    ApiPath, ApiQuery, RawBody, audit, bad_request, diagnostics_problem, not_found, reply, time,
+};
 use crate::api::auth::{Caller, Permission};
 use crate::api::{AppState, Problem, internal};
 use crate::runtime::service::Templates;
@@ -132,7 +133,7 @@ async fn upload_scenario(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<UploadQuery>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     caller.require(Permission::WriteScenarios)?;
     let Ok(text) = std::str::from_utf8(&body) else {
