@@ -10,6 +10,8 @@
 #   FUZZ_MAX_EXAMPLES    examples per operation (default 50)
 #   FUZZ_TIMEOUT         seconds the whole schemathesis run may take (default 270)
 #   FUZZ_SEED            schemathesis seed, for a reproducible run
+#   FUZZ_RATE            requests the fuzzer sends, at most (default 40/s: under
+#                        the server's default per-token rate limit)
 #   RELANCE_FUZZ_TOKEN   an admin token to use instead of creating one
 set -euo pipefail
 
@@ -79,6 +81,7 @@ status=0
     --max-examples "${FUZZ_MAX_EXAMPLES:-50}" \
     --header "Authorization: Bearer $token" \
     --request-timeout 10 \
+    --rate-limit "${FUZZ_RATE:-40/s}" \
     --workers 1 \
     --suppress-health-check filter_too_much \
     "${seed_args[@]}") || status=$?
