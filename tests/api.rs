@@ -632,6 +632,26 @@ async fn a_scenario_upload_is_checked_first_and_stored_as_a_version() {
         assert!(!e["message"].as_str().unwrap().is_empty());
     }
 
+    // The same diagnostics as `relance check` gives for that text.
+    let rules = relance::rules::Rules::new();
+    let checked = relance::scenario::load_checked(&rules, "broken.yaml", bad, None);
+    let expected: Vec<(usize, usize, String)> = checked
+        .diagnostics
+        .iter()
+        .map(|d| (d.line, d.column, d.message.clone()))
+        .collect();
+    let got: Vec<(usize, usize, String)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap() as usize,
+                e["column"].as_u64().unwrap() as usize,
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+
     let text = std::fs::read_to_string(rest::root().join("scenarios/b2b-france.yaml")).unwrap();
     let changed = text.replacen("description: ", "description: (v2) ", 1);
     let r = api.admin("POST", "/api/v1/scenarios", &changed).await;
