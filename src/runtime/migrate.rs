@@ -195,7 +195,7 @@ mod tests {
         let started = shared().start(&old, case(), now).unwrap();
         let state = serde_json::to_string(&started.instance).unwrap();
         let instances = vec![("acme/D-1".to_string(), old.version.clone(), state)];
-        let versions = BTreeMap::from([(old.version.clone(), Arc::new(old.clone()))]);
+        let versions = BTreeMap::from([(old.version.clone(), Arc::new(old))]);
 
         let plan = plan_migration(&new, &versions, &BTreeMap::new(), &instances, now).unwrap();
         assert!(plan.rows.is_empty());
