@@ -17,6 +17,7 @@ mod partners;
 pub mod problems;
 mod receipts;
 pub mod signature;
+pub mod v1;
 
 use std::sync::Arc;
 
@@ -62,6 +63,7 @@ fn token_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/events", post(intake))
         .route("/api/v1/audit", get(audit::list))
+        .merge(v1::resources())
 }
 
 /// The router with every limit given.
@@ -84,6 +86,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/receipts/{provider}", post(receipts::receive))
         .route("/api/v1/webhooks/{source}", post(partners::receive))
+        .merge(v1::document())
         .merge(api)
         .layer(DefaultBodyLimit::max(limits.body_limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -24,6 +24,11 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         "the Idempotency-Key header is empty, longer than 255 characters or not printable ASCII",
     ),
     (
+        "invalid_body",
+        400,
+        "the body is not text the endpoint can read (a scenario upload that is not UTF-8)",
+    ),
+    (
         "unauthorized",
         401,
         "no `Authorization: Bearer <token>` header, or the token is unknown or revoked",
@@ -99,6 +104,26 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         "the webhook path names a source that is not configured under webhooks_in",
     ),
     (
+        "already_exists",
+        409,
+        "a client, debtor or invoice with this id exists with other values",
+    ),
+    (
+        "instance_busy",
+        409,
+        "the scheduler is stepping the instance right now; send the request again",
+    ),
+    (
+        "case_ended",
+        409,
+        "the case or instance has ended and takes no more changes",
+    ),
+    (
+        "invoice_not_open",
+        409,
+        "the invoice is cancelled or fully credited",
+    ),
+    (
         "idempotency_key_in_flight",
         409,
         "a request with this Idempotency-Key is still running; retry once it has answered",
@@ -107,6 +132,16 @@ pub const PROBLEM_CODES: &[(&str, u16, &str)] = &[
         "body_too_large",
         413,
         "the request body is larger than http.body_limit_bytes",
+    ),
+    (
+        "invalid_field",
+        422,
+        "a field's value is wrong; the detail names the field (`invoices[0].amount: ...`)",
+    ),
+    (
+        "invalid_scenario",
+        422,
+        "the uploaded scenario does not pass `relance check`; `errors` lists every diagnostic with file, line and column",
     ),
     (
         "invalid_event",

@@ -13,10 +13,10 @@ use rust_decimal::Decimal;
 
 use crate::api::{Intake, record};
 use crate::config::Config;
-use crate::engine::{Engine, EntryKind, EventFields, Instance, JournalEntry};
+use crate::engine::{Engine, EventFields};
 use crate::import::{Format as ImportFormat, parse as parse_import, to_cases};
 use crate::runtime::service::{load_scenarios, open_store, rate_table, serve};
-use crate::runtime::{Clock, demo, import_batch, journal_row};
+use crate::runtime::{Clock, MigrationPlan, check_mapping, demo, import_batch, plan_migration};
 use crate::store::Store;
 
 #[derive(Args, Debug, Clone)]
@@ -566,63 +566,23 @@ pub fn instances_cmd(cmd: InstancesCommand) -> anyhow::Result<i32> {
         let store = open_store(&config).await?;
         let (_, scenarios) = load_scenarios(&config, &store, Utc::now().timestamp_millis()).await?;
         let target = scenarios.version(&store, &scenario, &to).await?;
-        for new in mapping.values() {
-            if target.find(new).is_none() {
-                bail!("--map …={new}: version {to} of {scenario} has no step `{new}`");
-            }
-        }
+        check_mapping(&target, &mapping)?;
         let now = Utc::now();
-        let mut rows = Vec::new();
-        let mut journal = Vec::new();
-        let mut unmapped = Vec::new();
-        for (id, version, state) in store
+        let instances = store
             .instances_of(&scenario, now.timestamp_millis())
-            .await?
-        {
-            if version == to {
-                continue;
+            .await?;
+        let mut versions = BTreeMap::new();
+        for (_, version, _) in &instances {
+            if !versions.contains_key(version) {
+                let old = scenarios.version(&store, &scenario, version).await?;
+                versions.insert(version.clone(), old);
             }
-            let old = scenarios.version(&store, &scenario, &version).await?;
-            let mut inst: Instance = serde_json::from_str(&state)?;
-            let position = inst.position.map(|p| old.step(p).id.clone());
-            let new_position = match &position {
-                None => None,
-                Some(step) => match mapping.get(step) {
-                    Some(new) => target.find(new),
-                    None => {
-                        unmapped.push(format!("{id} (on step `{step}`)"));
-                        continue;
-                    }
-                },
-            };
-            inst.version = to.clone();
-            inst.position = new_position;
-            let stage = new_position.map(|p| target.stage_of(p).id.clone());
-            let entry = JournalEntry {
-                at: now,
-                stage: stage.clone(),
-                step: new_position.map(|p| target.step(p).id.clone()),
-                kind: EntryKind::Goto,
-                channel: None,
-                template: None,
-                detail: format!(
-                    "migrated from version {version} step {} to version {to}",
-                    position.as_deref().unwrap_or("-")
-                ),
-                balance: inst.balance(),
-                total_due: inst.total_due(),
-                currency: inst.currency,
-            };
-            journal.push(journal_row(&id, &entry));
-            let next_wake = inst.next_wake.map(|t| t.timestamp_millis());
-            rows.push(crate::store::MigratedInstance {
-                id,
-                version: to.clone(),
-                state: serde_json::to_string(&inst)?,
-                stage,
-                next_wake,
-            });
         }
+        let MigrationPlan {
+            rows,
+            journal,
+            unmapped,
+        } = plan_migration(&target, &versions, &mapping, &instances, now)?;
         let moved = store
             .rewrite_instances(&rows, &journal, now.timestamp_millis())
             .await?;

@@ -9,6 +9,7 @@
 mod clock;
 pub mod demo;
 mod dispatcher;
+mod migrate;
 mod rows;
 mod scenarios;
 mod scheduler;
@@ -16,6 +17,7 @@ pub mod service;
 
 pub use clock::Clock;
 pub use dispatcher::{Dispatcher, DispatcherSettings, RateLimiter, backoff};
+pub use migrate::{MigrateError, MigrationPlan, check_mapping, plan_migration};
 pub use rows::{import_batch, journal_row, outbox_row};
 pub use scenarios::ScenarioSet;
 pub use scheduler::{Scheduler, SchedulerSettings};

@@ -9,6 +9,7 @@
 //! not each row, is what a round trip through the driver costs.
 
 mod access;
+mod api;
 pub mod entity;
 mod inbound;
 mod receipts;
@@ -27,6 +28,10 @@ use sea_orm::{
 };
 
 pub use access::{AuditRow, KeyClaim, KeyedRequest, StoredResponse, TokenRow};
+pub use api::{
+    ClientFilter, DisputeRecord, InstanceFilter, InstanceSummary, InvoiceRecord, LedgerWrite,
+    PaymentRecord, StateChange,
+};
 pub use inbound::{InboundDelivery, NewDelivery};
 pub use receipts::ReceiptTarget;
 pub use rows::*;
