@@ -78,6 +78,14 @@ fn endpoints(version: &str, scenario_text: &str) -> Vec<Endpoint> {
             Operate,
             true,
         ),
+        e(
+            "POST",
+            "/api/v1/events",
+            r#"{"type": "dispute.opened", "client_id": "acme", "case_id": "acme/D-1", "reason": "late"}"#,
+            PostEvents,
+            true,
+        ),
+        e("GET", "/api/v1/audit", "", ReadAudit, false),
         e("GET", "/api/v1/scenarios", "", ReadScenarios, false),
         e("POST", "/api/v1/scenarios", scenario_text, WriteScenarios, false),
         e(
