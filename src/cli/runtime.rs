@@ -632,6 +632,21 @@ pub fn demo_cmd(dir: &Path, debtors: usize, speed: u32, listen: SocketAddr) -> a
     rt.block_on(async {
         let store = open_store(&config).await?;
         let stats = start_cases(&config, &store, cases, now).await?;
+        // The demo database is thrown away on the next run: a token for every client, so
+        // that the API can be tried at once.
+        let token = crate::api::auth::create_token(
+            &store,
+            crate::api::auth::Role::Admin,
+            &crate::api::auth::Scope::All,
+            "demo",
+            now.timestamp_millis(),
+        )
+        .await?;
+        eprintln!(
+            "demo: an admin token for the API (this database only): {}\n      \
+             curl -H 'Authorization: Bearer {}' http://{listen}/api/v1/cases",
+            token.secret, token.secret
+        );
         eprintln!(
             "demo: {} cases with {} invoices in {}; messages appear in {} (clock ×{speed}: one real minute is {} days); Ctrl-C stops",
             stats.cases,
