@@ -203,6 +203,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_code_with_its_status() {
+        let readme = include_str!("../../README.md");
+        for (code, status, _) in PROBLEM_CODES {
+            assert!(
+                readme.contains(&format!("| `{code}` | {status} |")),
+                "README.md's problem code table lacks `{code}` ({status})"
+            );
+        }
+    }
+
+    #[test]
     fn every_signature_refusal_is_a_listed_401() {
         for code in crate::api::signature::SIGNATURE_CODES {
             assert_eq!(status_of(code), Some(401), "{code}");
