@@ -298,3 +298,49 @@ async fn a_reply_to_the_case_address_is_recorded_for_its_case_once() {
         .count();
     assert_eq!(replies, 1, "applied once: {journal:#?}");
 }
+
+#[tokio::test]
+async fn a_brand_stored_for_the_client_signs_its_messages() {
+    let (store, _) = support::sqlite_store("receipts_brand").await;
+    let rig = Rig::new(store).await;
+    let id = rig.import_example().await;
+    let brand = r#"{"legal_name": "Lumen Recouvrement SAS", "email": "credit@lumen.example"}"#;
+    rig.store
+        .api_put_client(
+            &relance::store::ClientRow {
+                id: "acme".into(),
+                name: "ACME Fournitures SAS".into(),
+                country: Some("FR".into()),
+                brand: brand.into(),
+            },
+            0,
+        )
+        .await
+        .unwrap();
+
+    let log = Arc::new(LogChannel::new());
+    for _ in 0..10 {
+        let wake = utc(rig.store.next_wake().await.unwrap().unwrap());
+        let clock = Clock::fixed(wake);
+        while rig.scheduler(clock.clone()).run_once().await.unwrap() > 0 {}
+        rig.dispatcher(Adapters::new(log.clone()), clock)
+            .run_once()
+            .await
+            .unwrap();
+        if !log.sent().is_empty() {
+            break;
+        }
+    }
+    let sent = log.sent();
+    let first = sent.first().expect("a message went out");
+    assert_eq!(first.case_id, id);
+    assert_eq!(
+        first.payload["brand"]["legal_name"],
+        "Lumen Recouvrement SAS"
+    );
+    assert!(
+        first.body.contains("Lumen Recouvrement SAS"),
+        "{}",
+        first.body
+    );
+}

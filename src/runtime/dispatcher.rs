@@ -268,10 +268,19 @@ impl Dispatcher {
             .unwrap_or_default()
             .with_timezone(&instance.case.debtor.timezone)
             .date_naive();
-        // TODO: brands and payment coordinates come from the configuration's `clients:`;
-        // once the API can set them per client they belong in the store.
+        // The configuration's `clients:` wins; else the brand stored for the client (set
+        // through the API); else the default, which signs with the client's name.
         let client = self.settings.clients.get(&instance.case.client.id);
-        let brand: Brand = client.map(|c| c.brand.clone()).unwrap_or_default();
+        let brand: Brand = match client {
+            Some(c) => c.brand.clone(),
+            None => self
+                .store
+                .api_client(&instance.case.client.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .and_then(|row| serde_json::from_str(&row.brand).ok())
+                .unwrap_or_default(),
+        };
         let extras = RenderExtras {
             agent: instance
                 .partner
