@@ -344,3 +344,24 @@ async fn a_brand_stored_for_the_client_signs_its_messages() {
         first.body
     );
 }
+
+#[tokio::test]
+async fn a_client_with_adapters_of_its_own_sends_through_them() {
+    let (store, _) = support::sqlite_store("receipts_own_adapters").await;
+    let rig = Rig::new(store).await;
+    let id = rig.import_example().await;
+    let shared = Arc::new(LogChannel::new());
+    let own = Arc::new(LogChannel::new());
+    let adapters = Adapters::new(shared.clone()).with_client("acme", Adapters::new(own.clone()));
+    let wake = utc(rig.store.next_wake().await.unwrap().unwrap());
+    let clock = Clock::fixed(wake);
+    while rig.scheduler(clock.clone()).run_once().await.unwrap() > 0 {}
+    rig.dispatcher(adapters, clock).run_once().await.unwrap();
+    assert!(
+        shared.sent().is_empty(),
+        "acme's messages do not use the shared adapters"
+    );
+    let sent = own.sent();
+    assert!(!sent.is_empty(), "a message went out");
+    assert!(sent.iter().all(|m| m.case_id == id));
+}

@@ -82,6 +82,8 @@ pub struct ProviderSettings {
 pub struct Adapters {
     default: Arc<dyn DynChannel>,
     overrides: BTreeMap<Channel, Arc<dyn DynChannel>>,
+    /// Clients with transports of their own (their relay, their print-and-post account).
+    clients: BTreeMap<String, Arc<Adapters>>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -94,6 +96,7 @@ impl std::fmt::Debug for Adapters {
         f.debug_struct("Adapters")
             .field("default", &self.default.name())
             .field("overrides", &overrides)
+            .field("clients", &self.clients)
             .finish()
     }
 }
@@ -104,7 +107,20 @@ impl Adapters {
         Adapters {
             default,
             overrides: BTreeMap::new(),
+            clients: BTreeMap::new(),
         }
+    }
+
+    /// The messages of client `client_id` sent through `adapters` instead of these.
+    pub fn with_client(mut self, client_id: &str, adapters: Adapters) -> Self {
+        self.clients
+            .insert(client_id.to_owned(), Arc::new(adapters));
+        self
+    }
+
+    /// The adapters of client `client_id`: its own when it has some, else these.
+    pub fn for_client(&self, client_id: &str) -> &Adapters {
+        self.clients.get(client_id).map_or(self, |a| a.as_ref())
     }
 
     /// `channel` served by `adapter` instead of the default.

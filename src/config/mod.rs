@@ -91,8 +91,8 @@ pub struct Config {
     pub webhooks_in: BTreeMap<String, InboundSourceConfig>,
 }
 
-/// One client's brand and payment coordinates.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// One client's brand, payment coordinates and, optionally, transports of its own.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientConfig {
     /// Legal name, trade name, address lines, registration numbers (`siren`, `vat`,
@@ -100,6 +100,10 @@ pub struct ClientConfig {
     /// (`primary`, `secondary`).
     pub brand: crate::templates::Brand,
     pub payment: ClientPaymentConfig,
+    /// The client's own channel adapters (its SMTP relay, its print-and-post account…),
+    /// written like the top-level `channels:`, which they replace for its cases; none:
+    /// the top-level ones.
+    pub channels: Option<ChannelsConfig>,
 }
 
 /// How a client's debtors pay it.
@@ -836,6 +840,16 @@ impl Config {
         }
 
         for (id, client) in &self.clients {
+            if let Some(channels) = &client.channels {
+                // The same checks as the top-level `channels:`, named under the client.
+                let probe = Config {
+                    channels: channels.clone(),
+                    ..Config::default()
+                };
+                if let Err(ConfigError::Invalid { field, message, .. }) = probe.check(file, "") {
+                    return Err(invalid(format!("clients.{id}.{field}"), message));
+                }
+            }
             let iban = &client.payment.iban;
             if !iban.trim().is_empty() && !iban_is_valid(iban) {
                 return Err(invalid(
@@ -1402,6 +1416,24 @@ mod tests {
             config.channels.providers(|_| None),
             Err(ConfigError::Env { var, .. }) if var == "POST_KEY"
         ));
+    }
+
+    #[test]
+    fn a_client_may_have_channels_of_its_own_checked_like_the_top_level() {
+        let text = "clients:\n  acme:\n    channels:\n      per_channel: { letter: post }\n      \
+                    post:\n        url: http://print.example/v1/letters\n";
+        let config = Config::from_str("t.yaml", text).unwrap();
+        let own = config.clients["acme"].channels.as_ref().unwrap();
+        assert_eq!(own.per_channel["letter"], Adapter::Post);
+        assert!(config.channels.post.is_none(), "the top level is untouched");
+
+        let bad = "clients:\n  acme:\n    channels:\n      per_channel: { letter: post }\n";
+        match Config::from_str("t.yaml", bad) {
+            Err(ConfigError::Invalid { field, .. }) => {
+                assert_eq!(field, "clients.acme.channels.post.url")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

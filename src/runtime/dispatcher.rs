@@ -161,7 +161,7 @@ impl Dispatcher {
     }
 
     async fn send_in_span(&self, row: &OutboxRow) -> OutboxFate {
-        let message = match self.render(row).await {
+        let (message, client_id) = match self.render(row).await {
             Ok(m) => m,
             Err(why) => {
                 error!(error = %why, "cannot build the message; dead letter");
@@ -213,7 +213,7 @@ impl Dispatcher {
         if let Some(rate) = self.settings.rate_limits.get(&message.channel) {
             self.limiter.acquire(message.channel, *rate).await;
         }
-        match self.adapters.send(&message).await {
+        match self.adapters.for_client(&client_id).send(&message).await {
             Ok(Delivery::Sent { provider_id }) => {
                 info!("message sent");
                 Metrics::add(&self.metrics.sends, 1);
@@ -251,7 +251,8 @@ impl Dispatcher {
         }
     }
 
-    async fn render(&self, row: &OutboxRow) -> Result<crate::channels::Message, String> {
+    /// The message of `row`, and the client whose case it is.
+    async fn render(&self, row: &OutboxRow) -> Result<(crate::channels::Message, String), String> {
         let action: Action =
             serde_json::from_str(&row.action).map_err(|e| format!("unreadable action: {e}"))?;
         let (_, _, state) = self
@@ -324,7 +325,7 @@ impl Dispatcher {
                 message.attachments.push(name);
             }
         }
-        Ok(message)
+        Ok((message, instance.case.client.id))
     }
 
     /// Runs until `shutdown` turns true; the send in flight finishes first.

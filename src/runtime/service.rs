@@ -13,7 +13,7 @@ use super::{
 };
 use crate::api::{AppState, InboundSources, router_with};
 use crate::channels::Adapters;
-use crate::config::{Config, JobKind};
+use crate::config::{ChannelsConfig, Config, JobKind};
 use crate::money::RateTable;
 use crate::scenario::{Channel, TemplateLookup};
 use crate::store::{Store, Synchronous};
@@ -95,29 +95,44 @@ fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
             source: std::io::Error::other(e.to_string()),
         })?;
     }
-    let overrides = config
-        .channels
+    let mut adapters = channel_adapters(&config.channels, "channels")?;
+    for (id, client) in &config.clients {
+        if let Some(channels) = &client.channels {
+            if let Some(path) = &channels.tls_ca_file {
+                crate::channels::trust_ca_file(path).map_err(|e| RuntimeError::Io {
+                    what: format!("clients.{id}.channels"),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            }
+            let own = channel_adapters(channels, &format!("clients.{id}.channels"))?;
+            adapters = adapters.with_client(id, own);
+        }
+    }
+    Ok(adapters)
+}
+
+/// The adapters `channels` names, with their credentials from the environment; `what` names
+/// the configuration section in errors.
+fn channel_adapters(channels: &ChannelsConfig, what: &str) -> Result<Adapters, RuntimeError> {
+    let fail = |e: String| RuntimeError::Io {
+        what: what.to_string(),
+        source: std::io::Error::other(e),
+    };
+    let overrides = channels
         .per_channel
         .iter()
         .filter_map(|(c, a)| c.parse::<Channel>().ok().map(|c| (c, a.name().to_string())))
         .collect();
-    let providers = config
-        .channels
+    let providers = channels
         .providers(|name| std::env::var(name).ok())
-        .map_err(|e| RuntimeError::Io {
-            what: "channels".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        .map_err(|e| fail(e.to_string()))?;
     Adapters::from_providers(
-        config.channels.default_adapter.name(),
+        channels.default_adapter.name(),
         &overrides,
-        &config.channels.file_dir,
+        &channels.file_dir,
         &providers,
     )
-    .map_err(|e| RuntimeError::Io {
-        what: "channels".into(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    .map_err(|e| fail(e.to_string()))
 }
 
 /// A name for this process's leases: unique per process start.
@@ -353,4 +368,26 @@ async fn retention(store: &Store, config: &Config, now: i64) -> Result<u64, Runt
         )
         .await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_with_channels_of_its_own_sends_through_them_and_the_others_do_not() {
+        let text = "channels:\n  default_adapter: file\nclients:\n  acme:\n    channels:\n      \
+                    default_adapter: log\n";
+        let config = Config::from_str("t.yaml", text).unwrap();
+        let adapters = adapters(&config).unwrap();
+        assert_eq!(
+            adapters.for_client("acme").get(Channel::Email).name(),
+            "log"
+        );
+        assert_eq!(
+            adapters.for_client("globex").get(Channel::Email).name(),
+            "file"
+        );
+        assert_eq!(adapters.get(Channel::Letter).name(), "file");
+    }
 }
