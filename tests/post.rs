@@ -634,6 +634,7 @@ async fn a_registered_notice_gets_its_tracking_number_and_its_proof_of_delivery_
                 bic: "BNPAFRPP".into(),
                 link_base: "https://pay.acme.example/r/".into(),
             },
+            channels: None,
         },
     )]);
     let dispatcher = |clock: Clock| Dispatcher {
