@@ -1,5 +1,5 @@
-//! HTTP: health, readiness, Prometheus metrics, the event intake and the
-//! audit log (the full REST API comes later).
+//! HTTP: health, readiness, Prometheus metrics, the event intake, the
+//! audit log and the providers' callbacks; the REST resources are in `v1`.
 //!
 //! Handlers parse, check and hand over to the store; they never run the
 //! engine themselves: the scheduler applies what they record.
