@@ -80,6 +80,244 @@ async fn the_openapi_document_describes_every_route_with_bearer_security_and_pro
     assert!(doc["components"]["schemas"]["ProblemBody"].is_object());
 }
 
+/// Every route the server answers under `/api/v1`, but the document
+/// itself: (method, path as the document spells it).
+const API_V1_ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/audit"),
+    ("get", "/api/v1/cases"),
+    ("get", "/api/v1/cases/{case_id}"),
+    ("get", "/api/v1/cases/{case_id}/disputes"),
+    ("post", "/api/v1/cases/{case_id}/disputes"),
+    ("post", "/api/v1/cases/{case_id}/disputes/resolve"),
+    ("get", "/api/v1/cases/{case_id}/payments"),
+    ("post", "/api/v1/cases/{case_id}/payments"),
+    ("post", "/api/v1/cases/{case_id}/plans"),
+    ("post", "/api/v1/cases/{case_id}/promises"),
+    ("get", "/api/v1/clients"),
+    ("post", "/api/v1/clients"),
+    ("get", "/api/v1/clients/{client_id}"),
+    ("put", "/api/v1/clients/{client_id}"),
+    ("get", "/api/v1/clients/{client_id}/debtors"),
+    ("post", "/api/v1/clients/{client_id}/debtors"),
+    ("get", "/api/v1/clients/{client_id}/debtors/{debtor_id}"),
+    ("put", "/api/v1/clients/{client_id}/debtors/{debtor_id}"),
+    ("get", "/api/v1/clients/{client_id}/invoices/{number}"),
+    ("put", "/api/v1/clients/{client_id}/invoices/{number}"),
+    (
+        "post",
+        "/api/v1/clients/{client_id}/invoices/{number}/cancel",
+    ),
+    (
+        "post",
+        "/api/v1/clients/{client_id}/invoices/{number}/credit-notes",
+    ),
+    ("post", "/api/v1/events"),
+    ("get", "/api/v1/instances"),
+    ("get", "/api/v1/instances/{instance_id}"),
+    ("post", "/api/v1/instances/{instance_id}/close"),
+    ("post", "/api/v1/instances/{instance_id}/migrate"),
+    ("post", "/api/v1/instances/{instance_id}/pause"),
+    ("post", "/api/v1/instances/{instance_id}/resume"),
+    ("post", "/api/v1/instances/{instance_id}/retry"),
+    ("post", "/api/v1/instances/{instance_id}/skip"),
+    ("post", "/api/v1/invoices"),
+    ("post", "/api/v1/receipts/{provider}"),
+    ("get", "/api/v1/scenarios"),
+    ("post", "/api/v1/scenarios"),
+    ("get", "/api/v1/scenarios/{name}/versions/{version}"),
+    ("post", "/api/v1/webhooks/{source}"),
+];
+
+/// The callbacks: they take no token, each checks its own signature.
+const CALLBACKS: &[&str] = &["/api/v1/receipts/{provider}", "/api/v1/webhooks/{source}"];
+
+/// The `/api/v1` paths given to a plain `.route(` in the source, outside
+/// the documented routers.
+fn plain_api_v1_routes(dir: &std::path::Path, found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            plain_api_v1_routes(&path, found);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices(".route(") {
+            let rest = text[at + ".route(".len()..].trim_start();
+            if let Some(literal) = rest.strip_prefix('"')
+                && literal.starts_with("/api/v1")
+            {
+                let end = literal.find('"').unwrap();
+                found.push(literal[..end].to_string());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_under_api_v1_and_only_the_callbacks_skip_the_token()
+{
+    let api = Api::start("api_doc_routes").await;
+    let r = api.call("GET", "/api/v1/openapi.json", None, "").await;
+    assert_eq!(r.status, 200);
+    let doc = &r.json;
+
+    // The document lists exactly the routes served.
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut served: Vec<(String, String)> = API_V1_ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+
+    // Every one of them is answered by its handler, not by the router's
+    // bare 404 (no such path) or 405 (no such method).
+    for (method, path) in API_V1_ROUTES {
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        let r = api.admin(&method.to_ascii_uppercase(), &concrete, "").await;
+        assert_ne!(r.status, 405, "{method} {path} is served");
+        assert!(
+            r.status != 404 || r.content_type == "application/problem+json",
+            "{method} {path} is served (got a bare 404)"
+        );
+    }
+
+    // No route under /api/v1 is added beside the documented routers: the
+    // only plain one is the document itself.
+    let mut plain = Vec::new();
+    plain_api_v1_routes(&rest::root().join("src"), &mut plain);
+    assert_eq!(plain, ["/api/v1/openapi.json"]);
+
+    // The callbacks have an empty security requirement; the rest keep the
+    // document's bearer.
+    assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+    for (method, path) in API_V1_ROUTES {
+        let op = &doc["paths"][path][method];
+        if CALLBACKS.contains(path) {
+            assert_eq!(
+                op["security"],
+                serde_json::json!([{}]),
+                "{path} takes no token"
+            );
+        } else {
+            assert!(
+                op.get("security").is_none(),
+                "{method} {path} needs the bearer"
+            );
+        }
+    }
+    let webhook = &doc["paths"]["/api/v1/webhooks/{source}"]["post"]["parameters"];
+    let headers: Vec<&str> = webhook
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "header")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for h in [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "Stripe-Signature",
+    ] {
+        assert!(headers.contains(&h), "the webhook route lists `{h}`");
+    }
+
+    // And the server behaves as documented: the callbacks answer without a
+    // token, the intake and the audit log do not.
+    let receipt = api
+        .call(
+            "POST",
+            "/api/v1/receipts/smtp",
+            None,
+            r#"{"key": "nothing-sent", "status": "delivered"}"#,
+        )
+        .await;
+    assert_eq!(receipt.status, 404, "{}", receipt.text);
+    assert_eq!(receipt.json["title"], "message_not_found");
+    let webhook = api
+        .call("POST", "/api/v1/webhooks/nobody", None, "{}")
+        .await;
+    assert_eq!(webhook.json["title"], "unknown_source");
+    for (method, path) in [("POST", "/api/v1/events"), ("GET", "/api/v1/audit")] {
+        let r = api.call(method, path, None, "{}").await;
+        assert_eq!(r.status, 401, "{method} {path} needs a token");
+    }
+}
+
+#[tokio::test]
+async fn the_documented_intake_receipt_and_audit_schemas_match_what_the_server_takes_and_gives() {
+    let api = Api::start("api_doc_schemas").await;
+    api.seed().await;
+    let r = api.call("GET", "/api/v1/openapi.json", None, "").await;
+    let doc = r.json;
+    let schemas = &doc["components"]["schemas"];
+
+    // The intake's documented example is an event the server records.
+    let example = &schemas["Intake"]["example"];
+    assert_eq!(example["type"], "payment.received");
+    let mut event = example.clone();
+    event["client_id"] = "acme".into();
+    event["invoice"] = "INV-1".into();
+    let recorded = api
+        .admin("POST", "/api/v1/events", &event.to_string())
+        .await;
+    assert_eq!(recorded.status, 202, "{}", recorded.text);
+    assert_eq!(recorded.json["status"], "accepted");
+    let again = api
+        .admin("POST", "/api/v1/events", &event.to_string())
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json["status"], "duplicate");
+    let statuses = schemas["RecordedStatus"]["enum"].as_array().unwrap();
+    for answer in [&recorded.json, &again.json] {
+        assert!(statuses.contains(&answer["status"]));
+    }
+    let types = schemas["Intake"]["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|part| part["properties"]["type"]["enum"].as_array())
+        .expect("the intake's `type` lists the event types");
+    assert!(types.contains(&"operator.pause".into()));
+
+    // A receipt's statuses are those the server reads.
+    let receipt_statuses = schemas["ReceiptStatus"]["enum"].as_array().unwrap();
+    assert_eq!(receipt_statuses.len(), 5);
+    assert_eq!(
+        schemas["Receipt"]["additionalProperties"], false,
+        "a receipt with an unknown field is refused"
+    );
+
+    // The audit page has the documented shape.
+    let page = api.admin("GET", "/api/v1/audit?limit=1", "").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let line = &page.json["items"][0];
+    for field in schemas["AuditLine"]["required"].as_array().unwrap() {
+        let field = field.as_str().unwrap();
+        assert!(!line[field].is_null(), "an audit line has `{field}`");
+    }
+    assert!(page.json["next"].is_string());
+}
+
 #[tokio::test]
 async fn a_request_without_a_valid_token_is_refused_with_a_problem() {
     let api = Api::start("api_unauth").await;

@@ -12,11 +12,12 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Permission};
 use super::limits::{invalid_page, page_limit};
+use super::v1::ProblemBody;
 use super::{AppState, Problem, internal};
 use crate::store::Store;
 
@@ -52,16 +53,63 @@ pub async fn audit_read(
     audit(store, caller, READ_PERSONAL, subject, what, now).await
 }
 
-#[derive(Debug, Deserialize)]
+/// Which audit lines to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// The id of the line the page starts after (default: from the first).
+    #[param(value_type = Option<u64>)]
     after: Option<String>,
+    /// `next` of the previous page; the same as `after`.
+    #[param(value_type = Option<u64>)]
     cursor: Option<String>,
+    /// At most this many lines (1 to 500, default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// Only the lines about this subject (`case:…`, `debtor:acme/D-1001`).
     subject: Option<String>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AuditLine {
+    id: i64,
+    /// When it was written (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    at: Option<String>,
+    /// Who: `token:<id>`, or `cli`.
+    actor: String,
+    /// What was done (`client.create`, `personal.read`, `event.record`…).
+    action: String,
+    /// What it was done to (`client:acme`, `debtor:acme/D-1001`).
+    subject: String,
+    /// What was read or changed, never the personal data itself.
+    detail: String,
+}
+
+/// A page of the audit log, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AuditPage {
+    items: Vec<AuditLine>,
+    /// The `cursor` of the next page, when this one was full.
+    next: Option<String>,
 }
 
 /// `GET /api/v1/audit?after=ID&limit=N&subject=S`: lines oldest first, after
 /// the line `after` (or `cursor`, the `next` of the previous page).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+    operation_id = "list_audit",
+    summary = "Read the audit log",
+    description = "Needs an admin token. Lines come oldest first; \
+                   pass `next` as `cursor` for the next page.",
+    params(AuditQuery),
+    responses(
+        (status = 200, body = AuditPage),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, body = ProblemBody, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,21 +136,19 @@ pub(super) async fn list(
     } else {
         None
     };
-    let items: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "at": DateTime::<Utc>::from_timestamp_millis(r.at)
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-                "actor": r.actor,
-                "action": r.action,
-                "subject": r.subject,
-                "detail": r.detail,
-            })
+    let items = rows
+        .into_iter()
+        .map(|r| AuditLine {
+            id: r.id,
+            at: DateTime::<Utc>::from_timestamp_millis(r.at)
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            actor: r.actor,
+            action: r.action,
+            subject: r.subject,
+            detail: r.detail,
         })
         .collect();
-    Ok(Json(json!({ "items": items, "next": next })).into_response())
+    Ok(Json(AuditPage { items, next }).into_response())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! HTTP: health, readiness, Prometheus metrics, the event intake and the
-//! audit log (the full REST API comes later).
+//! HTTP: health, readiness, Prometheus metrics, the event intake, the
+//! audit log and the providers' callbacks; the REST resources are in `v1`.
 //!
 //! Handlers parse, check and hand over to the store; they never run the
 //! engine themselves: the scheduler applies what they record.
@@ -7,7 +7,9 @@
 //! Routes in `token_routes` need an API token; around them, from the
 //! outside in: the token check (401), the per-token rate limit (429) and
 //! the `Idempotency-Key` replay of POST and PATCH. Health, readiness,
-//! metrics and provider callbacks stay outside those layers.
+//! metrics and the provider callbacks of `callback_routes` stay outside
+//! those layers. Both route lists are `OpenApiRouter`s: what they serve
+//! under `/api/v1` is what the OpenAPI document of [`v1::openapi`] says.
 
 pub mod audit;
 pub mod auth;
@@ -24,15 +26,20 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Notify;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::engine::{Event, EventFields};
 use crate::runtime::{Clock, Metrics};
+use crate::scenario::EVENT_TYPES;
 use crate::store::{NewEvent, Store};
 use auth::{Caller, Permission};
 use limits::Limits;
@@ -59,17 +66,26 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 /// The routes that need an API token. A route added here is authenticated,
 /// rate-limited per token, and honours `Idempotency-Key` on POST and PATCH;
 /// its handler takes a [`Caller`] and asks it for a permission.
-fn token_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events", post(intake))
-        .route("/api/v1/audit", get(audit::list))
+fn token_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(intake))
+        .routes(routes!(audit::list))
         .merge(v1::resources())
+}
+
+/// The providers' and partners' callbacks: no token, no rate limit, no
+/// idempotency layer; each checks its own signature.
+fn callback_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(receipts::receive))
+        .routes(routes!(partners::receive))
 }
 
 /// The router with every limit given.
 pub fn router_with(state: AppState, limits: Limits) -> Router {
+    let (api, _) = token_routes().split_for_parts();
     let api = idempotency::keep_answers(
-        token_routes(),
+        api,
         idempotency::Keys::new(state.store.clone(), limits.body_limit),
     );
     let api = limits::rate_limit(
@@ -80,12 +96,12 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         )),
     );
     let api = auth::require_token(api, &state);
+    let (callbacks, _) = callback_routes().split_for_parts();
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/api/v1/receipts/{provider}", post(receipts::receive))
-        .route("/api/v1/webhooks/{source}", post(partners::receive))
+        .merge(callbacks)
         .merge(v1::document())
         .merge(api)
         .layer(DefaultBodyLimit::max(limits.body_limit))
@@ -192,12 +208,23 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// An event posted to the intake: its type, how to find its case, and its
 /// fields (amounts as decimal strings).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "bank-2026-0042",
+    "type": "payment.received",
+    "client_id": "atelier-dupont",
+    "invoice": "F-2026-001",
+    "amount": "120.00",
+    "currency": "EUR",
+    "at": "2026-12-01T09:30:00Z",
+}))]
 pub struct Intake {
     /// Delivery id; the `Idempotency-Key` header may give it instead.
     #[serde(default)]
     pub id: Option<String>,
+    /// One of the event types relance knows.
     #[serde(rename = "type")]
+    #[schema(schema_with = event_type_schema)]
     pub kind: String,
     pub client_id: String,
     #[serde(default)]
@@ -206,9 +233,117 @@ pub struct Intake {
     pub case_id: Option<String>,
     /// When it happened (RFC 3339); default: when it was received.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<DateTime<Utc>>,
     #[serde(flatten)]
+    #[schema(value_type = EventFieldsDoc)]
     pub fields: EventFields,
+}
+
+/// The schema of an event's `type`: one of [`EVENT_TYPES`].
+fn event_type_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .enum_values(Some(EVENT_TYPES.iter().copied()))
+        .description(Some("one of the event types relance knows"))
+        .into()
+}
+
+/// The fields an event may carry, for the OpenAPI document: the engine's
+/// `EventFields`, which knows nothing of OpenAPI, described by hand (a unit
+/// test checks that both name the same fields). Which fields an event
+/// needs depends on its type.
+#[derive(ToSchema)]
+#[schema(as = EventFields)]
+#[allow(dead_code)]
+struct EventFieldsDoc {
+    /// A decimal string (`120.50`), in `currency`.
+    #[schema(example = "120.50")]
+    amount: Option<String>,
+    /// ISO 4217.
+    #[schema(example = "EUR")]
+    currency: Option<String>,
+    /// The invoice number the event concerns.
+    invoice: Option<String>,
+    /// A payment's or provider's reference.
+    reference: Option<String>,
+    reason: Option<String>,
+    /// A promise's date, the date an operator's pause lasts until, or any
+    /// date the event names (`YYYY-MM-DD`).
+    #[schema(format = Date)]
+    date: Option<String>,
+    /// The channel of a delivery receipt.
+    channel: Option<String>,
+    /// The step whose message a receipt concerns; for `operator.skip`, the
+    /// step to skip.
+    step: Option<String>,
+    partner: Option<String>,
+    status: Option<String>,
+    /// The outcome of a partner's file, of a phone task, or of an
+    /// `operator.close`.
+    outcome: Option<String>,
+    /// The kind of an insolvency proceeding: safeguard, receivership,
+    /// liquidation.
+    kind: Option<String>,
+    /// A payment plan's instalments.
+    instalments: Option<Vec<InstalmentDoc>>,
+}
+
+/// One instalment of a payment plan.
+#[derive(ToSchema)]
+#[schema(as = Instalment)]
+#[allow(dead_code)]
+struct InstalmentDoc {
+    #[schema(format = Date, example = "2027-01-15")]
+    date: String,
+    /// A decimal string.
+    #[schema(example = "50.00")]
+    amount: String,
+}
+
+/// What the intake, a receipt or a webhook recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recorded {
+    pub status: RecordedStatus,
+    /// The instance of the case the event went to; none for a webhook
+    /// stored for an operator.
+    pub instance: Option<String>,
+    /// How a stored webhook was stored: `unknown_type` or `unmatched`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_as: Option<String>,
+    /// Why a stored webhook was not applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Whether a delivery was new.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordedStatus {
+    /// New: recorded for the scheduler to apply (202).
+    Accepted,
+    /// Recorded before under the same delivery id: nothing changed (200).
+    Duplicate,
+    /// A verified webhook relance cannot apply, kept for an operator (202).
+    Stored,
+}
+
+impl Recorded {
+    /// The answer to a new (202) or already recorded (200) delivery.
+    pub fn answer(new: bool, instance: Option<String>) -> Response {
+        let (code, status) = if new {
+            (StatusCode::ACCEPTED, RecordedStatus::Accepted)
+        } else {
+            (StatusCode::OK, RecordedStatus::Duplicate)
+        };
+        let body = Recorded {
+            status,
+            instance,
+            stored_as: None,
+            reason: None,
+        };
+        (code, Json(body)).into_response()
+    }
 }
 
 /// Records an intake event for its case; returns (new?, instance id).
@@ -318,6 +453,33 @@ fn delivery_id(headers: &HeaderMap) -> Option<String> {
 
 /// `POST /api/v1/events`: a token with [`Permission::PostEvents`] that
 /// reaches the event's client; a new event is audited.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events",
+    operation_id = "post_event",
+    summary = "Record an event for its case",
+    description = "Needs a token of the admin, operator or partner role that reaches the \
+                   event's client. The event is checked, then its case is found by `case_id`, or by \
+                   the client's invoice or debtor; the scheduler applies it.",
+    request_body = Intake,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "the delivery id; a retry with the same key and body is answered \
+                           as the first time, with another body is a 409"),
+    ),
+    responses(
+        (status = 202, description = "recorded; the scheduler applies it", body = Recorded),
+        (status = 200, description = "recorded before under the same delivery id", body = Recorded),
+        (status = 400, body = v1::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = v1::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, body = v1::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "no case of the client matches",
+            body = v1::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "the `Idempotency-Key` was used with another body",
+            body = v1::ProblemBody, content_type = "application/problem+json"),
+        (status = 413, body = v1::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "the event's type or fields are wrong",
+            body = v1::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, body = v1::ProblemBody, content_type = "application/problem+json"),
+    ))]
 async fn intake(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,17 +522,9 @@ async fn intake(
             {
                 return p.into_response();
             }
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"status": "accepted", "instance": instance})),
-            )
-                .into_response()
+            Recorded::answer(true, Some(instance))
         }
-        Ok((false, instance)) => (
-            StatusCode::OK,
-            Json(json!({"status": "duplicate", "instance": instance})),
-        )
-            .into_response(),
+        Ok((false, instance)) => Recorded::answer(false, Some(instance)),
         Err(p) => p.into_response(),
     }
 }

@@ -17,12 +17,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::Digest;
+use utoipa::IntoParams;
 
 use super::receipts::{self, Receipt};
 use super::signature::{SecretError, StripeSecret, Verified, Verifier, standard_secret};
-use super::{AppState, Problem, internal};
+use super::v1::ProblemBody;
+use super::{AppState, Problem, Recorded, RecordedStatus, internal};
 use crate::config::{ConfigError, InboundKind, InboundSourceConfig, SignatureScheme};
 use crate::engine::{Event, EventFields};
 use crate::store::{NewDelivery, NewEvent};
@@ -126,9 +128,61 @@ pub(super) fn check(
         })
 }
 
+/// The signature headers of a delivery, for the OpenAPI document: a source
+/// signs with Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+/// `webhook-signature`) or with Stripe's `Stripe-Signature`, as its
+/// `webhooks_in` entry says; [`Verifier::verify`] reads them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(super) struct SignatureHeaders {
+    /// Standard Webhooks: the delivery's id, the same on every retry.
+    #[param(rename = "webhook-id")]
+    webhook_id: Option<String>,
+    /// Standard Webhooks: when it was signed, in Unix seconds; a signature
+    /// older or newer than five minutes is refused.
+    #[param(rename = "webhook-timestamp")]
+    webhook_timestamp: Option<String>,
+    /// Standard Webhooks: `v1,<base64 HMAC-SHA256>`, several separated by
+    /// spaces.
+    #[param(rename = "webhook-signature")]
+    webhook_signature: Option<String>,
+    /// Stripe: `t=<Unix seconds>,v1=<hex HMAC-SHA256>`.
+    #[param(rename = "Stripe-Signature")]
+    stripe_signature: Option<String>,
+}
+
 /// `POST /api/v1/webhooks/{source}`: 202 when recorded (applied, or stored for an
 /// operator), 200 for a delivery already recorded, 401 for a bad signature, 404 for an
 /// unknown source, 400/422 for verified content that cannot be used (stored too).
+#[utoipa::path(post, path = "/api/v1/webhooks/{source}", tag = "callbacks",
+    operation_id = "receive_webhook",
+    summary = "Record a partner's signed webhook",
+    description = "A signed delivery from a partner (payment provider, bank, collection \
+                   agent, insurer, email or SMS provider). It takes no token: the signature, \
+                   checked on the raw body with the source's secrets, stands for it.",
+    security(()),
+    params(
+        ("source" = String, Path, description = "the source's id in `webhooks_in`",
+            example = "stripe"),
+        SignatureHeaders,
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "the partner's own JSON, as it signed it"),
+    responses(
+        (status = 202, description = "recorded: applied to a case, or stored for an operator",
+            body = Recorded),
+        (status = 200, description = "recorded before", body = Recorded),
+        (status = 400, description = "verified, but not JSON (stored)",
+            body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "the signature is missing, stale or wrong",
+            body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such source in `webhooks_in`",
+            body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "verified, but not a usable event (stored)",
+            body = ProblemBody, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn receive(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -636,32 +690,27 @@ fn digest(body: &[u8]) -> String {
 }
 
 fn accepted(instance: Option<&str>) -> Response {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"status": "accepted", "instance": instance})),
-    )
-        .into_response()
+    Recorded::answer(true, instance.map(str::to_string))
 }
 
 fn duplicate(instance: Option<&str>) -> Response {
-    (
-        StatusCode::OK,
-        Json(json!({"status": "duplicate", "instance": instance})),
-    )
-        .into_response()
+    Recorded::answer(false, instance.map(str::to_string))
 }
 
 fn stored(status: &str, reason: &str) -> Response {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"status": "stored", "stored_as": status, "reason": reason})),
-    )
-        .into_response()
+    let body = Recorded {
+        status: RecordedStatus::Stored,
+        instance: None,
+        stored_as: Some(status.to_string()),
+        reason: Some(reason.to_string()),
+    };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn source(kind: InboundKind) -> InboundSource {
         InboundSource {

@@ -5,15 +5,18 @@
 //! The handler only records; the scheduler applies the event. It never changes the outbox row
 //! itself: what a bounce means is the scenario's to decide.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-use super::{AppState, Problem, internal};
+use super::partners::SignatureHeaders;
+use super::v1::ProblemBody;
+use super::{AppState, Problem, Recorded, internal};
 use crate::engine::{Event, EventFields};
 use crate::store::NewEvent;
 
@@ -26,7 +29,8 @@ pub const RECEIPT_PROVIDERS: &[&str] = &[
 pub const MAX_PROOF_CHARS: usize = 500;
 
 /// A delivery receipt, as posted.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"key": "case-42/reminder-1/email", "status": "delivered"}))]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     /// The receipt's own id; the `Idempotency-Key` or `webhook-id` header may give it
@@ -45,6 +49,7 @@ pub struct Receipt {
     pub channel: Option<String>,
     /// When it happened (RFC 3339); default: when it was received.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<DateTime<Utc>>,
     /// The provider's reason (a bounce code, an error text).
     #[serde(default)]
@@ -61,8 +66,10 @@ pub struct Receipt {
     /// Where the proof of delivery (the signed acknowledgement of receipt) can be fetched.
     #[serde(default)]
     pub proof_url: Option<String>,
-    /// The proof of delivery as text (who signed, when), at most [`MAX_PROOF_CHARS`].
+    /// The proof of delivery as text (who signed, when), at most 500 characters
+    /// ([`MAX_PROOF_CHARS`]).
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub proof: Option<String>,
 }
 
@@ -108,7 +115,7 @@ impl Receipt {
 }
 
 /// What happened to a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptStatus {
     Delivered,
@@ -141,8 +148,48 @@ impl ReceiptStatus {
     }
 }
 
+/// A receipt provider's name, as the path spells it, for the OpenAPI
+/// document: one of [`RECEIPT_PROVIDERS`].
+pub(super) struct ProviderName;
+
+impl PartialSchema for ProviderName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::String))
+            .enum_values(Some(RECEIPT_PROVIDERS.iter().copied()))
+            .into()
+    }
+}
+
+impl ToSchema for ProviderName {}
+
 /// `POST /api/v1/receipts/{provider}`: 202 when recorded, 200 when that receipt was
 /// already recorded, 404 for an unknown provider or message.
+#[utoipa::path(post, path = "/api/v1/receipts/{provider}", tag = "callbacks",
+    operation_id = "receive_receipt",
+    summary = "Record a provider's delivery receipt",
+    description = "A provider's delivery receipt. It takes no token: a provider configured \
+                   in `webhooks_in` under the same id must sign it (Standard Webhooks or \
+                   Stripe headers); any other provider's receipt is taken unsigned.",
+    security(()),
+    params(
+        ("provider" = inline(ProviderName), Path, description = "who sends the receipt"),
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "the receipt's id, when the body gives none"),
+        SignatureHeaders,
+    ),
+    request_body = Receipt,
+    responses(
+        (status = 202, description = "recorded; the scheduler applies it", body = Recorded),
+        (status = 200, description = "recorded before", body = Recorded),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "a configured provider's signature is missing or wrong",
+            body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such provider, or no message sent by relance matches",
+            body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, body = ProblemBody, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn receive(
     State(state): State<AppState>,
     Path(provider): Path<String>,
@@ -174,19 +221,12 @@ pub(super) async fn receive(
     };
     let header_id = super::delivery_id(&headers);
     match record_receipt(&state, &provider, receipt, header_id).await {
-        Ok((true, instance)) => {
-            state.notify.notify_one();
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"status": "accepted", "instance": instance})),
-            )
-                .into_response()
+        Ok((new, instance)) => {
+            if new {
+                state.notify.notify_one();
+            }
+            Recorded::answer(new, Some(instance))
         }
-        Ok((false, instance)) => (
-            StatusCode::OK,
-            Json(json!({"status": "duplicate", "instance": instance})),
-        )
-            .into_response(),
         Err(p) => p.into_response(),
     }
 }

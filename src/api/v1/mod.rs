@@ -1,11 +1,14 @@
-//! The REST resources under `/api/v1` and their OpenAPI document.
+//! The REST resources under `/api/v1`, and the OpenAPI document of every
+//! route under `/api/v1`.
 //!
 //! Each handler asks the [`Caller`] for the permission its endpoint needs
 //! and for the client the resource belongs to, writes through the store,
 //! and appends every change, and every read of a debtor's personal data,
 //! to the audit log. The OpenAPI document at `/api/v1/openapi.json` is
-//! generated from the handlers' annotations and types, so it cannot drift
-//! from the routes. Handlers never run the engine's steps on a live case:
+//! generated from the handlers' annotations and types, from the same
+//! routers that serve them (the resources here, the event intake, the audit
+//! log and the provider callbacks of `api`), so it cannot drift from the
+//! routes. Handlers never run the engine's steps on a live case:
 //! what changes a case's course is recorded as an event, which the
 //! scheduler applies.
 
@@ -47,7 +50,9 @@ pub const DEFAULT_PAGE: u64 = 50;
     info(
         title = "relance",
         description = "Collect unpaid invoices under the creditor's brand: clients, debtors, \
-                       invoices, cases, scenario instances and their operator actions."
+                       invoices, cases, scenario instances and their operator actions, the \
+                       event intake, the audit log, and the providers' and partners' \
+                       callbacks (delivery receipts and signed webhooks, which take no token)."
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
@@ -55,7 +60,7 @@ pub const DEFAULT_PAGE: u64 = 50;
 )]
 struct ApiDoc;
 
-/// Adds the bearer token scheme every endpoint uses.
+/// Adds the bearer token scheme every endpoint uses but the callbacks.
 struct Bearer;
 
 impl Modify for Bearer {
@@ -73,28 +78,29 @@ impl Modify for Bearer {
     }
 }
 
-/// The `/api/v1` routes and the document describing them.
-fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The REST resources of `/api/v1`, with their documentation. Every route
+/// here needs a token: `api` serves them inside its token layers.
+pub(super) fn resources() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(clients::routes())
         .merge(ledger::routes())
         .merge(cases::routes())
         .merge(scenarios::routes())
-        .split_for_parts()
 }
 
-/// The OpenAPI document of `/api/v1`, as served.
+/// The OpenAPI document of `/api/v1`, as served: the routes that need a
+/// token (the resources among them) and the callbacks that need none,
+/// documented by the same routers that serve them.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().1
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::token_routes().into_openapi());
+    doc.merge(super::callback_routes().into_openapi());
+    doc
 }
 
-/// The resources of `/api/v1`: every route here needs a token.
-pub fn resources() -> Router<AppState> {
-    api().0
-}
-
-/// `GET /api/v1/openapi.json`, the document of [`resources`]; it needs no
-/// token, so that tools can read it before they have one.
+/// `GET /api/v1/openapi.json`, the document of every route under
+/// `/api/v1`; it needs no token, so that tools can read it before they
+/// have one.
 pub fn document() -> Router<AppState> {
     let doc = Arc::new(openapi());
     Router::new().route(
@@ -106,15 +112,10 @@ pub fn document() -> Router<AppState> {
     )
 }
 
-/// The resources with their document.
-pub fn router() -> Router<AppState> {
-    resources().merge(document())
-}
-
 /// An error as served: `application/problem+json`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
-struct ProblemBody {
+pub(super) struct ProblemBody {
     /// `urn:relance:problem:<code>`.
     r#type: String,
     /// The stable code.
@@ -516,5 +517,64 @@ mod tests {
             "bearer"
         );
         assert!(doc["paths"]["/api/v1/clients"]["get"].is_object());
+    }
+
+    #[test]
+    fn the_event_fields_schema_names_every_field_the_engine_takes() {
+        use crate::engine::{EventFields, Instalment};
+        use rust_decimal::Decimal;
+
+        let date = chrono::NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+        let text = Some(String::from("x"));
+        let every = EventFields {
+            amount: Some(Decimal::ONE),
+            currency: text.clone(),
+            invoice: text.clone(),
+            reference: text.clone(),
+            reason: text.clone(),
+            date: Some(date),
+            channel: text.clone(),
+            step: text.clone(),
+            partner: text.clone(),
+            status: text.clone(),
+            outcome: text.clone(),
+            kind: text,
+            instalments: vec![Instalment {
+                date,
+                amount: Decimal::ONE,
+            }],
+        };
+        let serde_json::Value::Object(taken) = serde_json::to_value(&every).unwrap() else {
+            panic!("event fields are an object");
+        };
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let described = schemas["EventFields"]["properties"].as_object().unwrap();
+        let mut taken: Vec<&String> = taken.keys().collect();
+        let mut described: Vec<&String> = described.keys().collect();
+        taken.sort();
+        described.sort();
+        assert_eq!(taken, described);
+        let instalment = schemas["Instalment"]["properties"].as_object().unwrap();
+        assert_eq!(
+            instalment.keys().collect::<Vec<_>>(),
+            ["amount", "date"].iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn every_operation_has_its_own_id() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        let all = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "operation ids repeat: {ids:?}");
     }
 }
