@@ -243,10 +243,12 @@ fn serve_answers_health_ready_and_metrics_and_stops_on_sigterm() {
     assert!(body.contains("relance_steps_total"), "{body}");
 
     server.terminate();
+    // A bound to stop a hung process, not a speed check: a loaded CI machine may
+    // take a while to finish the batch in flight.
     assert_eq!(
-        server.wait_for_exit(Duration::from_secs(5)),
+        server.wait_for_exit(Duration::from_secs(30)),
         Some(0),
-        "stops cleanly within 5 s"
+        "stops cleanly (exit 0) on SIGTERM"
     );
 }
 
