@@ -21,7 +21,6 @@ use relance::api::{AppState, router_with};
 use relance::runtime::{Clock, Metrics};
 use relance::store::{Store, Synchronous, sqlite_url};
 use sea_orm::ConnectionTrait;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 fn root() -> PathBuf {
@@ -138,57 +137,21 @@ fn create(env: &Env, flags: &[&str]) -> (String, String) {
     (field("id:"), field("token:"))
 }
 
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
+use support::http::Answer;
+
+trait Problematic {
+    fn is_problem(&self, code: &str) -> bool;
 }
 
-impl Answer {
-    /// A header's value; names are compared without case.
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    }
-
+impl Problematic for Answer {
     fn is_problem(&self, code: &str) -> bool {
-        self.header("content-type").as_deref() == Some("application/problem+json")
+        self.content_type == "application/problem+json"
             && self.body.contains(&format!("\"title\":\"{code}\""))
     }
 }
 
-/// Sends raw bytes and reads the answer (what came, even if the server
-/// then closed the connection hard).
 async fn exchange(addr: SocketAddr, request: Vec<u8>) -> Answer {
-    let talk = async {
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let _ = conn.write_all(&request).await;
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match conn.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buf[..n]),
-            }
-        }
-        String::from_utf8_lossy(&answer).into_owned()
-    };
-    let text = tokio::time::timeout(Duration::from_secs(10), talk)
-        .await
-        .expect("the server answers within 10 s");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"));
-    Answer {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    }
+    support::http::send_raw(addr, request).await
 }
 
 async fn call(
@@ -198,19 +161,7 @@ async fn call(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Answer {
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if method != "GET" {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    exchange(addr, request.into_bytes()).await
+    support::http::request(addr, method, path, headers, body.as_bytes()).await
 }
 
 fn bearer(secret: &str) -> String {

@@ -6,7 +6,6 @@ mod support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use relance::api::{AppState, router};
@@ -21,7 +20,6 @@ use relance::runtime::{
 use relance::simulate;
 use relance::store::Store;
 use relance::templates::TemplateStore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 fn root() -> PathBuf {
@@ -34,32 +32,8 @@ fn utc(ms: i64) -> DateTime<Utc> {
 
 /// One POST over a fresh connection: (status, content type, body).
 async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String, String) {
-    let exchange = async {
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        conn.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = Vec::new();
-        conn.read_to_end(&mut answer).await.unwrap();
-        String::from_utf8(answer).unwrap()
-    };
-    let text = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .expect("the server answers within 10 s");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    (status, content_type, body.to_string())
+    let answer = support::http::request(addr, "POST", path, &[], body.as_bytes()).await;
+    (answer.status, answer.content_type, answer.body)
 }
 
 struct Rig {

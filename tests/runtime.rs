@@ -27,7 +27,6 @@ use relance::simulate;
 use relance::store::{JournalRow, Store, Synchronous, sqlite_url};
 use relance::templates::TemplateStore;
 use sea_orm::ConnectionTrait;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
 
 fn root() -> PathBuf {
@@ -546,33 +545,10 @@ async fn http(
     path: &str,
     body: &str,
 ) -> (u16, String, String) {
-    let exchange = async {
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Authorization: Bearer {token}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        conn.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = Vec::new();
-        conn.read_to_end(&mut answer).await.unwrap();
-        String::from_utf8(answer).unwrap()
-    };
-    let text = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .expect("the server answers within 10 s");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    (status, content_type, body.to_string())
+    let auth = format!("Bearer {token}");
+    let headers = [("Authorization", auth.as_str())];
+    let answer = support::http::request(addr, "POST", path, &headers, body.as_bytes()).await;
+    (answer.status, answer.content_type, answer.body)
 }
 
 async fn a_payment_in_full_over_http_ends_the_case_and_cancels_pending_sends(store: Store) {

@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use relance::api::auth::{Role, Scope, create_token};
@@ -17,7 +16,6 @@ use relance::runtime::{Clock, Metrics, ScenarioSet, Scheduler, SchedulerSettings
 use relance::store::Store;
 use relance::templates::TemplateStore;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::support;
@@ -119,46 +117,23 @@ impl Api {
 
     /// One request over a fresh connection.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
+        let auth = token.map(|t| format!("Bearer {t}"));
         let content_type = if path.starts_with("/api/v1/scenarios") {
             "application/yaml"
         } else {
             "application/json"
         };
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: {content_type}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        let addr = self.addr;
-        let exchange = async move {
-            let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-            conn.write_all(request.as_bytes()).await.unwrap();
-            let mut answer = Vec::new();
-            conn.read_to_end(&mut answer).await.unwrap();
-            String::from_utf8(answer).unwrap()
-        };
-        let text = tokio::time::timeout(Duration::from_secs(20), exchange)
-            .await
-            .expect("the server answers within 20 s");
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let content_type = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type: ")
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
+        let mut headers = vec![("Content-Type", content_type)];
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        let answer =
+            support::http::request(self.addr, method, path, &headers, body.as_bytes()).await;
         Reply {
-            status,
-            content_type,
-            json: serde_json::from_str(body).unwrap_or(Value::Null),
-            text: body.to_string(),
+            status: answer.status,
+            content_type: answer.content_type,
+            json: serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+            text: answer.body,
         }
     }
 

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,7 +20,6 @@ use relance::store::Store;
 use relance::templates::TemplateStore;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, Statement};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 type HmacSha256 = hmac::Hmac<sha2_hmac::Sha256>;
@@ -113,13 +111,7 @@ pub fn stripe_signature(secret: &str, ts: i64, body: &[u8]) -> String {
     format!("t={ts},v1={hex}")
 }
 
-/// One answer: status, content type, body.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: String,
-    pub body: String,
-}
+pub use super::http::Answer;
 
 /// One POST over a fresh connection, with exactly these headers and body bytes.
 pub async fn post(
@@ -128,42 +120,11 @@ pub async fn post(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Answer {
-    let exchange = async {
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        let mut bytes = request.into_bytes();
-        bytes.extend_from_slice(body);
-        conn.write_all(&bytes).await.unwrap();
-        let mut answer = Vec::new();
-        conn.read_to_end(&mut answer).await.unwrap();
-        String::from_utf8(answer).unwrap()
-    };
-    let text = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .expect("the server answers within 10 s");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    Answer {
-        status,
-        content_type,
-        body: body.to_string(),
-    }
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    super::http::request(addr, "POST", path, &headers, body).await
 }
 
 /// A served store with the example case (client `acme`, debtor `D-1001`, invoices
