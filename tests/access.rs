@@ -599,7 +599,10 @@ async fn changes_and_personal_data_reads_are_audited_and_listed_by_pages() {
     assert_eq!(
         items
             .iter()
-            .filter(|i| i["action"] == "token.create" && i["actor"] == "cli")
+            .filter(|i| {
+                i["action"] == "token.create"
+                    && i["actor"].as_str().is_some_and(|a| a.starts_with("cli:"))
+            })
             .count(),
         2
     );

@@ -215,6 +215,23 @@ async fn migrate_import_event_and_status_work_from_the_command_line() {
     assert!(text(&out).contains("already recorded"), "{}", text(&out));
     assert_eq!(rows(&db, "events").await, 1);
 
+    // Each change from the command line is in the audit log, under the user who made it.
+    let store = Store::open(&sqlite_url(&db), Synchronous::Full)
+        .await
+        .unwrap();
+    let audit = store.audit_log(0, 100, None).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["import", "import", "event.record"],
+        "the bad file and the repeated event change nothing: {audit:?}"
+    );
+    assert!(
+        audit.iter().all(|a| a.actor.starts_with("cli:")),
+        "{audit:?}"
+    );
+    assert_eq!(audit[2].subject, "instance:acme/D-100");
+
     let out = relance(&["status", "--config", cfg]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let said = text(&out);

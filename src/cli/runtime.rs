@@ -236,7 +236,29 @@ async fn start_cases(
         .map(|(c, i, t)| (c.clone(), &current[*i], t.clone()))
         .collect();
     let batch = import_batch(&refs, now);
-    Ok(store.import(&batch, now.timestamp_millis()).await?)
+    let stats = store.import(&batch, now.timestamp_millis()).await?;
+    store
+        .audit(
+            &cli_actor(),
+            "import",
+            "invoices",
+            &format!(
+                "{} case(s), {} invoice(s), {} instance(s) new",
+                stats.cases, stats.invoices, stats.instances
+            ),
+            now.timestamp_millis(),
+        )
+        .await?;
+    Ok(stats)
+}
+
+/// How the audit log names a change made from the command line: `cli:` and the
+/// operating-system user.
+pub(crate) fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
 }
 
 /// `[#########-----------]  45%  4500/10000 cases`
@@ -334,6 +356,15 @@ pub fn event_cmd(args: EventArgs) -> anyhow::Result<i32> {
         let store = open_store(&config).await?;
         match record(&store, intake, None, Utc::now()).await {
             Ok((true, instance)) => {
+                store
+                    .audit(
+                        &cli_actor(),
+                        "event.record",
+                        &format!("instance:{instance}"),
+                        &args.kind,
+                        Utc::now().timestamp_millis(),
+                    )
+                    .await?;
                 println!(
                     "recorded {} for {instance}; a running `relance serve` applies it",
                     args.kind
@@ -522,6 +553,15 @@ pub fn outbox_cmd(cmd: OutboxCommand) -> anyhow::Result<i32> {
                 let mut refused = Vec::new();
                 for id in ids {
                     if store.outbox_requeue(id, now).await? {
+                        store
+                            .audit(
+                                &cli_actor(),
+                                "outbox.retry",
+                                &format!("outbox:{id}"),
+                                "",
+                                now,
+                            )
+                            .await?;
                         requeued += 1;
                     } else {
                         refused.push(id);
@@ -585,6 +625,15 @@ pub fn instances_cmd(cmd: InstancesCommand) -> anyhow::Result<i32> {
         } = plan_migration(&target, &versions, &mapping, &instances, now)?;
         let moved = store
             .rewrite_instances(&rows, &journal, now.timestamp_millis())
+            .await?;
+        store
+            .audit(
+                &cli_actor(),
+                "instances.migrate",
+                &format!("scenario:{scenario}"),
+                &format!("{moved} instance(s) to version {to}"),
+                now.timestamp_millis(),
+            )
             .await?;
         println!("moved {moved} instance(s) of {scenario} to version {to}");
         if !unmapped.is_empty() {

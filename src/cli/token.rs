@@ -10,9 +10,6 @@ use super::runtime::ConfigArg;
 use crate::api::auth::{ROLES, Role, Scope, create_token};
 use crate::runtime::service::open_store;
 
-/// How the audit log names the command line.
-const CLI_ACTOR: &str = "cli";
-
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Creates a token and prints its secret, once: it is not stored and
@@ -121,7 +118,7 @@ pub fn token_cmd(cmd: TokenCommand) -> anyhow::Result<i32> {
                 let token = create_token(&store, role, &scope, &label, now).await?;
                 store
                     .audit(
-                        CLI_ACTOR,
+                        &super::runtime::cli_actor(),
                         "token.create",
                         &format!("token:{}", token.id),
                         &format!("{} for {}", role.name(), clients_text(Some(scope))),
@@ -176,7 +173,7 @@ pub fn token_cmd(cmd: TokenCommand) -> anyhow::Result<i32> {
                     return anyhow::Ok(1);
                 }
                 store
-                    .audit(CLI_ACTOR, "token.revoke", &format!("token:{id}"), "", now)
+                    .audit(&super::runtime::cli_actor(), "token.revoke", &format!("token:{id}"), "", now)
                     .await?;
                 println!("token {id} revoked");
                 Ok(0)
