@@ -213,6 +213,52 @@ async fn unknown_types_unmatched_cases_and_unusable_content_are_stored_not_lost(
     assert_eq!(invalid.len(), 3, "{invalid:#?}");
     assert!(invalid.iter().all(|d| d.reason.is_some()));
 
+    // An operator lists them from the command line.
+    let config = rig.db.with_file_name("relance.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "database:\n  url: \"sqlite://{}?mode=rwc\"\n",
+            rig.db.display()
+        ),
+    )
+    .unwrap();
+    let list = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_relance"))
+            .args(["webhooks", "list"])
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = list(&["--status", "unknown_type"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("bank/bank-u1") && stdout.contains("account.updated"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("stripe/evt_cus"), "{stdout}");
+    assert!(!stdout.contains("FR76"), "bodies only on request: {stdout}");
+    let (_, stdout, _) = list(&["--status", "unknown_type", "--payload"]);
+    assert!(stdout.contains("FR76"), "{stdout}");
+    let (_, stdout, _) = list(&["--status", "unmatched"]);
+    assert!(
+        stdout.contains("bank/bank-u2") && !stdout.contains("bank-u1"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = list(&["--status", "lost"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--status lost: use unknown_type"),
+        "{stderr}"
+    );
+
     rig.apply().await;
     assert_eq!(rig.balance().await, before, "nothing was applied");
 }

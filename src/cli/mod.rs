@@ -34,6 +34,7 @@ pub struct Cli {
 mod render;
 mod runtime;
 mod token;
+mod webhooks;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -94,6 +95,9 @@ pub enum Command {
     /// API tokens: create (the secret is shown once), list, revoke.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Partner webhooks relance stored: what it could not place, and what it applied.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Check scenarios and templates: every error at once, FILE:LINE:COLUMN.
     Check {
         /// Scenario files, template files, or folders of them.
@@ -193,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Outbox(cmd) => runtime::outbox_cmd(cmd),
         Command::Tasks(cmd) => runtime::tasks_cmd(cmd),
         Command::Token(cmd) => token::token_cmd(cmd),
+        Command::Webhooks(cmd) => webhooks::webhooks_cmd(cmd),
         Command::Check { paths, templates } => check(&paths, templates.as_deref()),
         Command::Simulate {
             scenario,

@@ -131,6 +131,8 @@ pub async fn post(
 /// `F-2026-0142` 1250.00 and `F-2026-0178` 480.50 EUR).
 pub struct Rig {
     pub store: Store,
+    /// The SQLite file of the store.
+    pub db: std::path::PathBuf,
     pub addr: std::net::SocketAddr,
     pub instance: String,
     server: tokio::task::JoinHandle<()>,
@@ -153,7 +155,7 @@ impl Rig {
 
     /// A rig whose clock stands `days` after the case opened.
     pub async fn start_at(name: &str, days: i64) -> Rig {
-        let (store, _) = super::sqlite_store(name).await;
+        let (store, db) = super::sqlite_store(name).await;
         let templates = Arc::new(TemplateStore::load(&root().join("templates")).unwrap());
         let lookup = Templates(templates);
         let scenarios = Arc::new(
@@ -211,6 +213,7 @@ impl Rig {
             axum::serve(listener, app).await.unwrap();
         });
         Rig {
+            db,
             store,
             addr,
             instance,
