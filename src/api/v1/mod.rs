@@ -342,18 +342,15 @@ pub async fn audit(
     subject: &str,
     detail: &str,
 ) -> Result<(), Problem> {
-    // TODO: switch to `api::audit::audit` once the access branch is merged.
-    state
-        .store
-        .audit(
-            &caller.actor(),
-            action,
-            subject,
-            detail,
-            state.clock.now_ms(),
-        )
-        .await
-        .map_err(internal)
+    super::audit::audit(
+        &state.store,
+        caller,
+        action,
+        subject,
+        detail,
+        state.clock.now_ms(),
+    )
+    .await
 }
 
 /// A JSON response with a status.
