@@ -139,17 +139,6 @@ fn create(env: &Env, flags: &[&str]) -> (String, String) {
 
 use support::http::Answer;
 
-trait Problematic {
-    fn is_problem(&self, code: &str) -> bool;
-}
-
-impl Problematic for Answer {
-    fn is_problem(&self, code: &str) -> bool {
-        self.content_type == "application/problem+json"
-            && self.body.contains(&format!("\"title\":\"{code}\""))
-    }
-}
-
 async fn exchange(addr: SocketAddr, request: Vec<u8>) -> Answer {
     support::http::send_raw(addr, request).await
 }

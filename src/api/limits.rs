@@ -11,12 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::auth::Caller;
 use super::{AppState, Problem};
@@ -60,30 +58,28 @@ impl Default for Limits {
 
 // --- pages -------------------------------------------------------------------
 
-/// A page of a list, from the query string: `limit` (default 50, at most
-/// [`MAX_PAGE_SIZE`]) and `cursor`, an opaque string the previous page gave
-/// as its `next`. Other query parameters are left to the handler.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page {
-    pub limit: u64,
-    pub cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawPage {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 /// A page size from its text: 400 `invalid_page` unless it is 1 to 500.
 pub fn page_limit(raw: Option<&str>) -> Result<u64, Problem> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_PAGE_SIZE);
     };
-    match raw.trim().parse::<u64>() {
-        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        _ => Err(invalid_page(format!(
+    let bad = || {
+        invalid_page(format!(
             "limit `{raw}`: give a whole number from 1 to {MAX_PAGE_SIZE}"
+        ))
+    };
+    let n = raw.trim().parse::<u64>().map_err(|_| bad())?;
+    page_size(Some(n)).map_err(|_| bad())
+}
+
+/// A page size the query gave as a number (none: the default): 400
+/// `invalid_page` unless it is 1 to 500.
+pub fn page_size(limit: Option<u64>) -> Result<u64, Problem> {
+    match limit {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        Some(n) => Err(invalid_page(format!(
+            "limit: {n} is out of range; give 1 to {MAX_PAGE_SIZE}"
         ))),
     }
 }
@@ -91,20 +87,6 @@ pub fn page_limit(raw: Option<&str>) -> Result<u64, Problem> {
 /// A 400 `invalid_page` problem.
 pub fn invalid_page(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "invalid_page", detail)
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Page {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        let Query(raw) = Query::<RawPage>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| invalid_page(e.body_text()))?;
-        Ok(Page {
-            limit: page_limit(raw.limit.as_deref())?,
-            cursor: raw.cursor.filter(|c| !c.is_empty()),
-        })
-    }
 }
 
 // --- request bodies ------------------------------------------------------

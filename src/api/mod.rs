@@ -407,20 +407,31 @@ pub async fn record(
         at: intake.at.unwrap_or(now),
         fields: intake.fields,
     };
-    let payload = serde_json::to_string(&event).map_err(|e| internal(e.to_string()))?;
-    let new = store
+    let new = store_event(store, &instance_id, &event, now).await?;
+    Ok((new, instance_id))
+}
+
+/// Stores `event` for `instance_id`, once by its delivery id (`event.id`); whether it was
+/// new.
+pub(crate) async fn store_event(
+    store: &Store,
+    instance_id: &str,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let payload = serde_json::to_string(event).map_err(internal)?;
+    store
         .record_event(
             &NewEvent {
                 delivery_id: event.id.clone(),
-                instance_id: instance_id.clone(),
+                instance_id: instance_id.to_string(),
                 kind: event.kind.clone(),
                 payload,
             },
             now.timestamp_millis(),
         )
         .await
-        .map_err(internal)?;
-    Ok((new, instance_id))
+        .map_err(internal)
 }
 
 fn internal(err: impl ToString) -> Problem {

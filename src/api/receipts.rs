@@ -18,7 +18,6 @@ use super::partners::SignatureHeaders;
 use super::v1::ProblemBody;
 use super::{AppState, Problem, Recorded, internal};
 use crate::engine::{Event, EventFields};
-use crate::store::NewEvent;
 
 /// The providers a receipt may come from, as the path spells them.
 pub const RECEIPT_PROVIDERS: &[&str] = &[
@@ -285,7 +284,7 @@ pub(super) async fn record_receipt(
         .unwrap_or_else(|| format!("receipt/{}/{}", target.key, status.name()));
     let now = state.clock.now();
     let event = Event {
-        id: Some(delivery.clone()),
+        id: Some(delivery),
         kind: status.event_type().to_string(),
         at: receipt.at.unwrap_or(now),
         fields: EventFields {
@@ -306,20 +305,7 @@ pub(super) async fn record_receipt(
             e.to_string(),
         )
     })?;
-    let payload = serde_json::to_string(&event).map_err(internal)?;
-    let new = state
-        .store
-        .record_event(
-            &NewEvent {
-                delivery_id: Some(delivery),
-                instance_id: target.instance_id.clone(),
-                kind: event.kind.clone(),
-                payload,
-            },
-            now.timestamp_millis(),
-        )
-        .await
-        .map_err(internal)?;
+    let new = super::store_event(&state.store, &target.instance_id, &event, now).await?;
     tracing::info!(
         instance.id = %target.instance_id,
         key = %target.key,
@@ -375,7 +361,7 @@ async fn record_reply(
         .map(|id| format!("receipt/{provider}/{id}"))
         .unwrap_or_else(|| format!("reply/{case_id}/{}", at.timestamp_millis()));
     let event = Event {
-        id: Some(delivery.clone()),
+        id: Some(delivery),
         kind: "message.replied".into(),
         at,
         fields: EventFields {
@@ -385,20 +371,7 @@ async fn record_reply(
             ..EventFields::default()
         },
     };
-    let payload = serde_json::to_string(&event).map_err(internal)?;
-    let new = state
-        .store
-        .record_event(
-            &NewEvent {
-                delivery_id: Some(delivery),
-                instance_id: case_id.clone(),
-                kind: event.kind.clone(),
-                payload,
-            },
-            now.timestamp_millis(),
-        )
-        .await
-        .map_err(internal)?;
+    let new = super::store_event(&state.store, &case_id, &event, now).await?;
     tracing::info!(instance.id = %case_id, receipt.provider = provider, new, "reply received");
     Ok((new, case_id))
 }

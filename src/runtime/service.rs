@@ -89,21 +89,9 @@ fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
             })?;
         }
     }
-    if let Some(path) = &config.channels.tls_ca_file {
-        crate::channels::trust_ca_file(path).map_err(|e| RuntimeError::Io {
-            what: "channels".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    }
     let mut adapters = channel_adapters(&config.channels, "channels")?;
     for (id, client) in &config.clients {
         if let Some(channels) = &client.channels {
-            if let Some(path) = &channels.tls_ca_file {
-                crate::channels::trust_ca_file(path).map_err(|e| RuntimeError::Io {
-                    what: format!("clients.{id}.channels"),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-            }
             let own = channel_adapters(channels, &format!("clients.{id}.channels"))?;
             adapters = adapters.with_client(id, own);
         }
@@ -111,13 +99,16 @@ fn adapters(config: &Config) -> Result<Adapters, RuntimeError> {
     Ok(adapters)
 }
 
-/// The adapters `channels` names, with their credentials from the environment; `what` names
-/// the configuration section in errors.
+/// The adapters `channels` names, with their credentials from the environment and the
+/// authorities of its `tls_ca_file` trusted; `what` names the configuration section in errors.
 fn channel_adapters(channels: &ChannelsConfig, what: &str) -> Result<Adapters, RuntimeError> {
     let fail = |e: String| RuntimeError::Io {
         what: what.to_string(),
         source: std::io::Error::other(e),
     };
+    if let Some(path) = &channels.tls_ca_file {
+        crate::channels::trust_ca_file(path).map_err(|e| fail(e.to_string()))?;
+    }
     let overrides = channels
         .per_channel
         .iter()

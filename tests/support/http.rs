@@ -26,6 +26,12 @@ impl Answer {
             n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
         })
     }
+
+    /// Whether it is an `application/problem+json` answer with this code.
+    pub fn is_problem(&self, code: &str) -> bool {
+        self.content_type == "application/problem+json"
+            && self.body.contains(&format!("\"title\":\"{code}\""))
+    }
 }
 
 /// `method path` with `headers` (plus Host, Content-Length and, with a body,

@@ -40,10 +40,7 @@ use super::{AppState, Problem, internal};
 use crate::scenario::{self, Scenario};
 use crate::store::Store;
 
-/// Largest page a list returns.
-pub const MAX_PAGE: u64 = 500;
-/// Page size when the request names none.
-pub const DEFAULT_PAGE: u64 = 50;
+pub use super::limits::{DEFAULT_PAGE_SIZE as DEFAULT_PAGE, MAX_PAGE_SIZE as MAX_PAGE};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -140,14 +137,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// The page size, or a 400 naming `limit`.
     pub fn limit(&self) -> Result<u64, Problem> {
-        match self.limit {
-            None => Ok(DEFAULT_PAGE),
-            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(n) => Err(bad_request(
-                "invalid_page",
-                format!("limit: {n} is out of range; give 1 to {MAX_PAGE}"),
-            )),
-        }
+        super::limits::page_size(self.limit)
     }
 
     /// The id the page starts after (empty: from the start).
